@@ -1,0 +1,78 @@
+/**
+ * autogen-team: run a project's jobs (training, tuning, evaluation, …) in a managed context with a logger,
+ * alerts and MLflow tracking, on Effect.
+ *
+ * @module
+ */
+export { ConfigError, type ConfigIssue, decodeConfig } from "./config/decode.js"
+export {
+  type AnyJob,
+  configValue,
+  decodeJob,
+  flattenConfig,
+  Job,
+  type JobBaseClass,
+  type JobClass,
+  type JobServices,
+  type Locals,
+  type RunJobOptions,
+  redactedPlaceholder,
+  runJob,
+  serviceFields
+} from "./jobs/base.js"
+export {
+  type Alert,
+  type AlertChannel,
+  AlertError,
+  AlertRecorder,
+  Alerts,
+  AlertsConfig,
+  consoleChannel,
+  consoleLine,
+  defaultAlertsConfig,
+  desktopChannel,
+  desktopSupported
+} from "./services/alerts.js"
+export { ServiceStartError } from "./services/errors.js"
+export {
+  type CapturedLog,
+  defaultLoggerConfig,
+  LogCapture,
+  Logger,
+  LoggerConfig,
+  LogLevelName,
+  messageText
+} from "./services/logger.js"
+export {
+  CurrentRun,
+  defaultMlflowConfig,
+  displayUri,
+  MemoryTracking,
+  type MetricOptions,
+  Mlflow,
+  MlflowConfig,
+  type MlflowError,
+  NoActiveRunError,
+  type ParamValue,
+  type Run,
+  type RunConfig,
+  statusFromExit
+} from "./services/mlflow.js"
+export { currentUser, gitCommit, sourceTags } from "./tracking/context.js"
+export { type MemoryTrackingStore, makeMemoryStore, memoryUri } from "./tracking/memory.js"
+export type {
+  ArtifactEntry,
+  ArtifactSource,
+  CreateRunInput,
+  Experiment,
+  LogBatch,
+  Metric,
+  Param,
+  RunData,
+  RunInfo,
+  RunStatus,
+  Tag,
+  TrackingStore
+} from "./tracking/store.js"
+export { TrackingError } from "./tracking/store.js"
+export { chunkBatch, MlflowLimits, MlflowValidationError, validateBatch } from "./tracking/validation.js"

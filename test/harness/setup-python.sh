@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Python test harness: mlflow==3.18.0 in a venv at $VENV (default: <repo>/.venv).
+# Why not a plain `pip install mlflow==3.18.0`: that release pins mlflow-tracing==3.18.0, which the package
+# registry reachable here does not serve. mlflow-tracing only re-ships a subset of the `mlflow` package that
+# mlflow-skinny already contains, so we install mlflow + mlflow-skinny without resolution, then the rest of
+# their own requirements (markers kept, extras dropped).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+VENV=${VENV:-$(cd "$here/../.." && pwd)/.venv}
+MLFLOW_VERSION=3.18.0
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "
+import importlib.metadata as m, sys
+sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')
+import mlflow.server" 2>/dev/null; then
+  echo "harness: mlflow $MLFLOW_VERSION ready in $VENV"
+  exit 0
+fi
+python3 -m venv "$VENV"
+pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
+"${pip[@]}" --no-deps "mlflow==$MLFLOW_VERSION" "mlflow-skinny==$MLFLOW_VERSION"
+"$VENV/bin/python" - >"$VENV/mlflow-requirements.txt" <<'PY'
+import importlib.metadata as md
+for dist in ("mlflow", "mlflow-skinny"):
+    for req in md.requires(dist) or []:
+        if "extra ==" in req or req.startswith("mlflow-"):
+            continue
+        print(req)
+PY
+"${pip[@]}" -r "$VENV/mlflow-requirements.txt"
+"$VENV/bin/python" -c "import mlflow, mlflow.server; print('harness: mlflow', mlflow.__version__, 'installed in $VENV')"
