@@ -137,12 +137,14 @@ export class Alerts extends Context.Service<
     )
 
   /**
-   * The real alerts service: desktop notifications when `enable` (falling back to the console line where no
+   * The real alerts service (missing options take their defaults): desktop notifications when `enable` (falling back to the console line where no
    * desktop can show them, such as headless Linux), the console line `[<app_name>] <title>: <message>` on
    * stdout otherwise.
    */
-  static readonly layer = (config: AlertsConfig = defaultAlertsConfig): Layer.Layer<Alerts> =>
-    Alerts.fromChannels(config, [config.enable ? desktopChannel(process.stdout) : consoleChannel(process.stdout)])
+  static readonly layer = (options: Partial<AlertsConfig> = {}): Layer.Layer<Alerts> => {
+    const config: AlertsConfig = { ...defaultAlertsConfig, ...options }
+    return Alerts.fromChannels(config, [config.enable ? desktopChannel(process.stdout) : consoleChannel(process.stdout)])
+  }
 
   /** The alerts service for tests: records every alert into the {@link AlertRecorder} provided around it. */
   static readonly layerTest: Layer.Layer<Alerts, never, AlertRecorder> = Layer.unwrap(

@@ -81,12 +81,13 @@ export class Logger extends Context.Service<
   }
 >()("autogen-team/services/Logger") {
   /**
-   * The real logger: opens the sink, installs it as the only Effect logger at the configured level, writes
+   * The real logger (missing options take their defaults): opens the sink, installs it as the only Effect logger at the configured level, writes
    * `[START] Logger` at DEBUG; on release writes `[STOP] Logger` as its last line, then closes the file.
    */
-  static readonly layer = (config: LoggerConfig = defaultLoggerConfig): Layer.Layer<Logger, ServiceStartError> =>
+  static readonly layer = (options: Partial<LoggerConfig> = {}): Layer.Layer<Logger, ServiceStartError> =>
     Layer.effectContext(
       Effect.gen(function* () {
+        const config: LoggerConfig = { ...defaultLoggerConfig, ...options }
         const sink = yield* Effect.acquireRelease(
           Effect.try({
             try: () => openSink(config.sink),
@@ -250,7 +251,10 @@ const colors: Record<LogLevelName, string> = {
 export const messageText = (message: unknown): string =>
   (Array.isArray(message) ? message : [message])
     .map((part) =>
-      typeof part === "string" ? part : inspect(part, { depth: 4, breakLength: Number.POSITIVE_INFINITY })
+      // `compact: true`: with an infinite breakLength, inspect still groups long arrays into multi-line columns.
+      typeof part === "string"
+        ? part
+        : inspect(part, { depth: 4, breakLength: Number.POSITIVE_INFINITY, compact: true })
     )
     .join(" ")
 

@@ -47,6 +47,13 @@ export const MlflowConfig = Schema.Struct({
   tracking_uri: Schema.NonEmptyString.pipe(withDefault("sqlite:///mlflow.db")).annotate({
     description: "Tracking URI: sqlite:///path.db (embedded, MLflow schema), memory:// or none."
   }),
+  /**
+   * Where a new experiment of the embedded store keeps its artifacts (`<artifact_root>/<experiment id>`),
+   * relative to the working directory; `./mlruns` as MLflow's own client. Existing experiments keep theirs.
+   */
+  artifact_root: Schema.NonEmptyString.pipe(withDefault("./mlruns")).annotate({
+    description: "Artifact root of new experiments in the embedded store (default ./mlruns)."
+  }),
   /** The experiment runs are recorded in; created when missing. */
   experiment_name: Schema.NonEmptyString.pipe(withDefault("autogen-team")).annotate({
     description: "Experiment the job's runs are recorded in (created when missing)."
@@ -146,6 +153,8 @@ export class Mlflow extends Context.Service<
      * run (`mlflow.parentRunId`). It ends when the scope closes, with the status of the scope's exit.
      */
     readonly runContext: (config: RunConfig) => Effect.Effect<Run, MlflowError, Scope.Scope>
+    /** Sets tags on any run of the store by id, e.g. to mark the best of finished trials. */
+    readonly setRunTags: (runId: string, tags: Readonly<Record<string, string>>) => Effect.Effect<void, MlflowError>
     /** Runs `use` inside a new run that is the {@link CurrentRun} for it; ends the run with `use`'s outcome. */
     readonly withRun: <A, E, R>(
       config: RunConfig,
@@ -154,14 +163,16 @@ export class Mlflow extends Context.Service<
   }
 >()("autogen-team/services/Mlflow") {
   /**
-   * The real service: opens the store the tracking URI names and selects the experiment; writes
+   * The real service (missing options take their defaults): opens the store the tracking URI names and
+   * selects the experiment; writes
    * `[START] Mlflow` / `[STOP] Mlflow` at DEBUG; closes the store on release.
    */
-  static readonly layer = (config: MlflowConfig = defaultMlflowConfig): Layer.Layer<Mlflow, ServiceStartError> =>
+  static readonly layer = (options: Partial<MlflowConfig> = {}): Layer.Layer<Mlflow, ServiceStartError> =>
     Layer.effect(
       Mlflow,
       Effect.gen(function* () {
-        const store = yield* openStore(config.tracking_uri)
+        const config: MlflowConfig = { ...defaultMlflowConfig, ...options }
+        const store = yield* openStore(config)
         return yield* start(config, store)
       }).pipe(
         Effect.mapError((error) =>
@@ -210,13 +221,14 @@ export class MemoryTracking extends Context.Service<MemoryTracking, { readonly s
   static readonly runs = MemoryTracking.use(({ store }) => store.runs)
 }
 
-const openStore = (uri: string): Effect.Effect<TrackingStore, ServiceStartError | TrackingError, Scope.Scope> => {
+const openStore = (config: MlflowConfig): Effect.Effect<TrackingStore, ServiceStartError | TrackingError, Scope.Scope> => {
+  const uri = config.tracking_uri
   if (uri === "none" || uri.startsWith("memory:")) return Effect.succeed(makeMemoryStore())
   if (uri.startsWith("sqlite:")) {
     // Loaded on demand: the native SQLite binding is only paid for by jobs that use it.
     return Effect.flatMap(
       Effect.promise(() => import("../tracking/sqlite.js")),
-      (sqlite) => sqlite.makeSqliteStore({ uri })
+      (sqlite) => sqlite.makeSqliteStore({ uri, artifactRoot: config.artifact_root })
     )
   }
   const reason = /^https?:/i.test(uri)
@@ -288,6 +300,10 @@ const start = Effect.fnUntraced(function* (config: MlflowConfig, store: Tracking
     experiment,
     store,
     runContext,
+    setRunTags: (runId, tags) => {
+      const batch = { tags: recordToTags(tags) }
+      return Effect.andThen(validated(batch), store.logBatch(runId, batch))
+    },
     withRun: (runConfig, use) =>
       Effect.scoped(Effect.flatMap(runContext(runConfig), (run) => Effect.provideService(use(run), CurrentRun, run)))
   })
