@@ -88,14 +88,20 @@ export class TuningJob extends Job<TuningJob>()("TuningJob", {
       for (const learningRate of job.learning_rates) {
         for (const l2 of job.l2_penalties) {
           const trial = yield* mlflow.withRun(
-            { name: `trial-lr${learningRate}-l2${l2}`, params: { learning_rate: learningRate, l2, epochs: job.epochs } },
+            {
+              name: `trial-lr${learningRate}-l2${l2}`,
+              params: { learning_rate: learningRate, l2, epochs: job.epochs }
+            },
             (run) =>
               Effect.gen(function* () {
                 let model: Model = { weights: [0, 0], bias: 0 }
                 for (let step = 0; step < job.epochs; step++) {
                   model = epoch(model, data.train, learningRate, l2)
                   yield* run.logMetrics(
-                    { train_loss: meanSquaredError(model, data.train), val_loss: meanSquaredError(model, data.validation) },
+                    {
+                      train_loss: meanSquaredError(model, data.train),
+                      val_loss: meanSquaredError(model, data.validation)
+                    },
                     { step }
                   )
                 }

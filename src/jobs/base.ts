@@ -208,9 +208,11 @@ export const runJob = <J extends AnyJob, RL = never, RA = never, RM = never>(
             Effect.onExit(() =>
               logger.file === undefined
                 ? Effect.void
-                : run.logArtifact(logger.file, "logs").pipe(
-                    Effect.catch((error) => Effect.logWarning(`log file not saved with the run: ${error.message}`))
-                  )
+                : run
+                    .logArtifact(logger.file, "logs")
+                    .pipe(
+                      Effect.catch((error) => Effect.logWarning(`log file not saved with the run: ${error.message}`))
+                    )
             )
           )
         )
@@ -223,9 +225,7 @@ export const runJob = <J extends AnyJob, RL = never, RA = never, RM = never>(
       Effect.flatMap((outer) => {
         if (Exit.isSuccess(outer)) return outer.value
         if (jobExit === undefined) return Exit.failCause(outer.cause)
-        return Exit.failCause(
-          Exit.isFailure(jobExit) ? Cause.combine(jobExit.cause, outer.cause) : outer.cause
-        )
+        return Exit.failCause(Exit.isFailure(jobExit) ? Cause.combine(jobExit.cause, outer.cause) : outer.cause)
       })
     )
   }) as Effect.Effect<

@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { withDefault } from "../internal/schema.js"
@@ -109,13 +110,23 @@ export class Alerts extends Context.Service<
         yield* Effect.logDebug(`[START] Alerts: app_name=${config.app_name} channels=${names.join(",") || "none"}`)
         yield* Effect.addFinalizer(() => Effect.logDebug("[STOP] Alerts"))
         const timeout = Duration.seconds(config.timeout)
+        // The channel runs in its own fiber and only the join is bounded: `timeoutOrElse` waits for an interrupted
+        // effect to finish, so a channel stuck in an uninterruptible region would otherwise hold the job up.
         const deliver = (channel: AlertChannel, alert: Alert) =>
-          channel.send(alert).pipe(
-            Effect.timeoutOrElse({
-              duration: timeout,
-              orElse: () =>
-                Effect.fail(new AlertError({ channel: channel.name, reason: `no answer within ${config.timeout} s` }))
-            }),
+          Effect.forkDetach(channel.send(alert)).pipe(
+            Effect.flatMap((fiber) =>
+              Fiber.join(fiber).pipe(
+                Effect.timeoutOrElse({
+                  duration: timeout,
+                  orElse: () =>
+                    Effect.fail(
+                      new AlertError({ channel: channel.name, reason: `no answer within ${config.timeout} s` })
+                    )
+                }),
+                // An abandoned channel is asked to stop, without waiting for it.
+                Effect.ensuring(Effect.forkDetach(Fiber.interrupt(fiber)))
+              )
+            ),
             Effect.catch((error) => Effect.logWarning(error.message)),
             // A channel that throws instead of failing is still only a warning: alerts must not break jobs.
             Effect.catchDefect((defect) =>
@@ -143,7 +154,9 @@ export class Alerts extends Context.Service<
    */
   static readonly layer = (options: Partial<AlertsConfig> = {}): Layer.Layer<Alerts> => {
     const config: AlertsConfig = { ...defaultAlertsConfig, ...options }
-    return Alerts.fromChannels(config, [config.enable ? desktopChannel(process.stdout) : consoleChannel(process.stdout)])
+    return Alerts.fromChannels(config, [
+      config.enable ? desktopChannel(process.stdout) : consoleChannel(process.stdout)
+    ])
   }
 
   /** The alerts service for tests: records every alert into the {@link AlertRecorder} provided around it. */
@@ -160,10 +173,27 @@ export class Alerts extends Context.Service<
 /** The line the console channel prints, as the Python original does: `[<app_name>] <title>: <message>`. */
 export const consoleLine = (alert: Alert): string => `[${alert.appName}] ${alert.title}: ${alert.message}`
 
-/** Prints alerts as {@link consoleLine} to `out` (stdout in the real layer). */
+/**
+ * Prints alerts as {@link consoleLine} to `out` (stdout in the real layer). A failed write (EPIPE when the
+ * reader of stdout is gone) is this channel's {@link AlertError}, never an unhandled stream 'error' event.
+ */
 export const consoleChannel = (out: NodeJS.WritableStream): AlertChannel => ({
   name: "console",
-  send: (alert) => Effect.sync(() => void out.write(`${consoleLine(alert)}\n`))
+  send: (alert) =>
+    Effect.callback<void, AlertError>((resume) => {
+      const failed = (error: Error) =>
+        resume(Effect.fail(new AlertError({ channel: "console", reason: error.message })))
+      // A failed write also emits 'error' on a later tick, which would end the process without a listener.
+      out.on("error", failed)
+      out.write(`${consoleLine(alert)}\n`, (error) => {
+        if (!error) {
+          out.off("error", failed)
+          return resume(Effect.void)
+        }
+        failed(error)
+        setImmediate(() => out.off("error", failed))
+      })
+    })
 })
 
 /**

@@ -214,8 +214,11 @@ const writeAll = (fd: number, text: string): void => {
     try {
       offset += writeSync(fd, bytes, offset)
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      // The pipe's reader is gone (`job | head`): nobody can read the line, and logging must not fail the job.
+      if (code === "EPIPE") return
       // A non-blocking pipe (stdout piped to a slow reader) reports EAGAIN: retry instead of dropping the line.
-      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error
+      if (code !== "EAGAIN") throw error
     }
   }
 }

@@ -221,7 +221,9 @@ export class MemoryTracking extends Context.Service<MemoryTracking, { readonly s
   static readonly runs = MemoryTracking.use(({ store }) => store.runs)
 }
 
-const openStore = (config: MlflowConfig): Effect.Effect<TrackingStore, ServiceStartError | TrackingError, Scope.Scope> => {
+const openStore = (
+  config: MlflowConfig
+): Effect.Effect<TrackingStore, ServiceStartError | TrackingError, Scope.Scope> => {
   const uri = config.tracking_uri
   if (uri === "none" || uri.startsWith("memory:")) return Effect.succeed(makeMemoryStore())
   if (uri.startsWith("sqlite:")) {

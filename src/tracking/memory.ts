@@ -144,8 +144,11 @@ export const makeMemoryStore = (): MemoryTrackingStore => {
     Effect.flatMap(findRun("log batch", runId), (run) => {
       // Check everything first so a rejected batch leaves nothing behind, as the SQL store's transaction does.
       const params: ReadonlyArray<Param> = batch.params ?? []
+      // `pending`: a param set earlier in this same batch counts as logged, as in the SQLite store.
+      const pending = new Map<string, string>()
       for (const param of params) {
-        const existing = run.params.get(param.key)
+        const existing = pending.get(param.key) ?? run.params.get(param.key)
+        pending.set(param.key, existing ?? param.value)
         if (existing !== undefined && existing !== param.value) {
           return fail(
             "log batch",
@@ -180,7 +183,8 @@ export const makeMemoryStore = (): MemoryTrackingStore => {
       }
       return Effect.try({
         try: () => {
-          stored.artifacts.set(normalized, source._tag === "Bytes" ? source.bytes : readFileSync(source.path))
+          // A copy: the artifact is what the bytes were when logged, as a file store's copy would be.
+          stored.artifacts.set(normalized, source._tag === "Bytes" ? source.bytes.slice() : readFileSync(source.path))
         },
         catch: (cause) => new TrackingError({ operation: "log artifact", uri: memoryUri, reason: String(cause), cause })
       })
@@ -216,6 +220,6 @@ export const makeMemoryStore = (): MemoryTrackingStore => {
     experiments: Effect.sync(() => [...experiments]),
     runs: Effect.sync(() => [...runs.values()].map(snapshot)),
     readArtifact: (runId, artifactPath) =>
-      Effect.sync(() => runs.get(runId)?.artifacts.get(posix.normalize(artifactPath)))
+      Effect.sync(() => runs.get(runId)?.artifacts.get(posix.normalize(artifactPath))?.slice())
   }
 }

@@ -37,8 +37,9 @@ export class MlflowValidationError extends Schema.TaggedError<MlflowValidationEr
   }
 }
 
-// Python's `\w` on str is Unicode-aware: letters, digits and underscore of any script.
-const allowedKeyCharacters = /^[\p{L}\p{N}\p{M}_/.\- :]*$/u
+// Python's `\w` on str is Unicode-aware: letters, digits and underscore of any script (str.isalnum() or "_").
+// Combining marks (\p{M}) are not alphanumeric there, so MLflow rejects "e\u0301" and Devanagari vowel signs.
+const allowedKeyCharacters = /^[\p{L}\p{N}_/.\- :]*$/u
 
 const characters = (text: string): number => {
   let count = 0

@@ -88,7 +88,11 @@ describe("Job definition", () => {
     expect(TrainingJob.KIND).toBe("TrainingJob")
     expect(training.logger_service).toEqual({ sink: "stderr", level: "DEBUG", format: "pretty", colorize: true })
     expect(training.alerts_service).toEqual({ enable: true, app_name: "autogen-team", timeout: 5 })
-    expect(training.mlflow_service).toEqual({ tracking_uri: "sqlite:///mlflow.db", experiment_name: "autogen-team" })
+    expect(training.mlflow_service).toEqual({
+      tracking_uri: "sqlite:///mlflow.db",
+      artifact_root: "./mlruns",
+      experiment_name: "autogen-team"
+    })
   })
 
   it("cannot instantiate the base: abstract for tsc, TypeError at run time", () => {
@@ -155,14 +159,18 @@ describe("decodeJob", () => {
       expect(error.message).toContain(path)
     })
 
-  it.effect("rejects an unknown key with its path", () => rejects({ ...valid, epoch: 2 }, "epoch", /excess|unexpected/i))
+  it.effect("rejects an unknown key with its path", () =>
+    rejects({ ...valid, epoch: 2 }, "epoch", /excess|unexpected/i)
+  )
   it.effect("rejects an unknown nested key with its path", () =>
     rejects({ ...valid, mlflow_service: { trackingUri: "x" } }, "mlflow_service.trackingUri", /excess|unexpected/i)
   )
   it.effect("rejects a wrong type with its path", () =>
     rejects({ ...valid, layers: [1, "two"] }, "layers[1]", /number/i)
   )
-  it.effect('rejects "1" for a number: nothing is coerced', () => rejects({ ...valid, epochs: "1" }, "epochs", /number/i))
+  it.effect('rejects "1" for a number: nothing is coerced', () =>
+    rejects({ ...valid, epochs: "1" }, "epochs", /number/i)
+  )
   it.effect("rejects another KIND", () => rejects({ ...valid, KIND: "TuningJob" }, "KIND", /TrainingJob/))
   it.effect("reports every issue, not only the first", () =>
     Effect.gen(function* () {
@@ -209,7 +217,11 @@ describe("runJob lifecycle", () => {
         "mlflow_service.tracking_uri": "sqlite:///mlflow.db"
       })
       const tags = Object.fromEntries(run.tags.map((tag) => [tag.key, tag.value]))
-      expect(tags).toMatchObject({ "job.kind": "TrainingJob", "mlflow.runName": "TrainingJob", "mlflow.source.type": "LOCAL" })
+      expect(tags).toMatchObject({
+        "job.kind": "TrainingJob",
+        "mlflow.runName": "TrainingJob",
+        "mlflow.source.type": "LOCAL"
+      })
       expect(tags["mlflow.user"]).toBeTruthy()
       expect(tags.host).toBeTruthy()
       const { store } = yield* MemoryTracking
@@ -221,7 +233,11 @@ describe("runJob lifecycle", () => {
       ])
       const config = yield* store.readArtifact(run.info.runId, "job/config.json")
       assert.isDefined(config)
-      expect(JSON.parse(Buffer.from(config).toString())).toMatchObject({ KIND: "TrainingJob", epochs: 3, layers: [8, 4] })
+      expect(JSON.parse(Buffer.from(config).toString())).toMatchObject({
+        KIND: "TrainingJob",
+        epochs: 3,
+        layers: [8, 4]
+      })
     }).pipe(Effect.provide(recorders))
   )
 
@@ -288,7 +304,10 @@ describe("runJob fault injection", () => {
   const failingStart = <I, S>(tag: Context.Key<I, S>, service: string) =>
     Layer.effect(
       tag,
-      Effect.andThen(Effect.logDebug(`[START] ${service}: failing`), Effect.fail(new ServiceStartError({ service, reason: "injected" })))
+      Effect.andThen(
+        Effect.logDebug(`[START] ${service}: failing`),
+        Effect.fail(new ServiceStartError({ service, reason: "injected" }))
+      )
     )
 
   it.effect("a logger that cannot start: nothing else starts, the start error is the result", () =>
@@ -297,7 +316,11 @@ describe("runJob fault injection", () => {
       const blocker = join(dir, "file")
       writeFileSync(blocker, "x")
       const error = yield* Effect.flip(
-        runJob(training, { logger: Logger.layer({ ...training.logger_service, sink: join(blocker, "job.log") }), alerts: Alerts.layerTest, mlflow: Mlflow.layerTest })
+        runJob(training, {
+          logger: Logger.layer({ ...training.logger_service, sink: join(blocker, "job.log") }),
+          alerts: Alerts.layerTest,
+          mlflow: Mlflow.layerTest
+        })
       )
       assert.instanceOf(error, ServiceStartError)
       expect((error as ServiceStartError).service).toBe("Logger")
@@ -335,7 +358,10 @@ describe("runJob fault injection", () => {
   it.effect("an http tracking URI fails with a clear 'not supported yet' start error", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
-        runJob(training, { ...testServices, mlflow: Mlflow.layer({ tracking_uri: "http://127.0.0.1:5000", experiment_name: "x" }) })
+        runJob(training, {
+          ...testServices,
+          mlflow: Mlflow.layer({ tracking_uri: "http://127.0.0.1:5000", experiment_name: "x" })
+        })
       )
       expect(error.message).toMatch(/not supported yet/)
     }).pipe(Effect.provide(recorders))
@@ -347,7 +373,9 @@ describe("runJob fault injection", () => {
         Alerts,
         Effect.gen(function* () {
           yield* Effect.logDebug("[START] Alerts: breaks on stop")
-          yield* Effect.addFinalizer(() => Effect.andThen(Effect.logDebug("[STOP] Alerts"), Effect.die(new Error("stop failed"))))
+          yield* Effect.addFinalizer(() =>
+            Effect.andThen(Effect.logDebug("[STOP] Alerts"), Effect.die(new Error("stop failed")))
+          )
           return Alerts.of({ notify: () => Effect.void, channels: [] })
         })
       )
@@ -442,7 +470,12 @@ describe("concurrency", () => {
       }
       const jobs = [make(2, "a"), make(5, "b")].map(
         (job, index) =>
-          new GatedJob({ inner: index === 0 ? "a" : "b", epochs: job.epochs, logger_service: job.logger_service, alerts_service: job.alerts_service })
+          new GatedJob({
+            inner: index === 0 ? "a" : "b",
+            epochs: job.epochs,
+            logger_service: job.logger_service,
+            alerts_service: job.alerts_service
+          })
       )
       const fibers = yield* Effect.forEach(jobs, (job) => Effect.forkChild(runJob(job, { mlflow: Mlflow.layerTest })))
       yield* Effect.repeat(MemoryTracking.runs, { until: (runs) => runs.length === 2 })
@@ -465,7 +498,10 @@ describe("concurrency", () => {
 describe("secrets", () => {
   it.effect("Redacted config values are left out of params and masked in the config artifact", () =>
     Effect.gen(function* () {
-      class SecretJob extends Job<SecretJob>()("SecretJob", { token: Schema.Redacted(Schema.String), user: Schema.String }) {
+      class SecretJob extends Job<SecretJob>()("SecretJob", {
+        token: Schema.Redacted(Schema.String),
+        user: Schema.String
+      }) {
         run() {
           return Effect.succeed({})
         }
@@ -475,7 +511,8 @@ describe("secrets", () => {
       yield* runJob(job, testServices)
       const [run] = yield* MemoryTracking.runs
       const { store } = yield* MemoryTracking
-      const everything = JSON.stringify(run) + Buffer.from((yield* store.readArtifact(run!.info.runId, "job/config.json"))!).toString()
+      const everything =
+        JSON.stringify(run) + Buffer.from((yield* store.readArtifact(run!.info.runId, "job/config.json"))!).toString()
       expect(everything).not.toContain("s3cr3t-value")
       expect(everything).toContain("<redacted>")
       const logs = JSON.stringify(yield* LogCapture.lines)

@@ -173,7 +173,8 @@ describe("Mlflow runs", () => {
         const { store } = yield* MemoryTracking
         const runId = yield* mlflow.withRun({ name: "batched" }, (run) =>
           Effect.gen(function* () {
-            for (let step = 0; step < 2500; step++) yield* run.logMetric("loss", 1 / (step + 1), { step, timestamp: 1000 + step })
+            for (let step = 0; step < 2500; step++)
+              yield* run.logMetric("loss", 1 / (step + 1), { step, timestamp: 1000 + step })
             const written = yield* store.getMetricHistory(run.info.runId, "loss")
             expect(written).toHaveLength(2000)
             return run.info.runId
@@ -231,7 +232,9 @@ describe("Mlflow runs", () => {
           "report.csv",
           "reports/daily/report.csv"
         ])
-        expect(Buffer.from((yield* store.readArtifact(runId, "data.json"))!).toString()).toBe('{\n  "a": [\n    1,\n    2\n  ]\n}\n')
+        expect(Buffer.from((yield* store.readArtifact(runId, "data.json"))!).toString()).toBe(
+          '{\n  "a": [\n    1,\n    2\n  ]\n}\n'
+        )
         expect(run.tags).toContainEqual({ key: "reviewed", value: "yes" })
       })
     )
@@ -245,7 +248,9 @@ describe("Mlflow.layer", () => {
         const experiment = yield* Effect.gen(function* () {
           const mlflow = yield* Mlflow
           yield* mlflow.withRun({ name: "r" }, () => Effect.void)
-          const data = yield* mlflow.store.getRun((yield* mlflow.withRun({ name: "s" }, (run) => Effect.succeed(run.info.runId))))
+          const data = yield* mlflow.store.getRun(
+            yield* mlflow.withRun({ name: "s" }, (run) => Effect.succeed(run.info.runId))
+          )
           expect(data.info.status).toBe("FINISHED")
           return mlflow.experiment.name
         }).pipe(Effect.provide(Mlflow.layer({ tracking_uri: uri, experiment_name: "memory-exp" })))
@@ -273,11 +278,14 @@ describe("Mlflow.layer", () => {
   it.effect("a broken SQLite file is a ServiceStartError, not a crash", () =>
     Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "autogen-mlflow-"))
-      writeFileSync(join(dir, "broken.db"), "this is not a database, just text that is long enough to look like a header")
+      writeFileSync(
+        join(dir, "broken.db"),
+        "this is not a database, just text that is long enough to look like a header"
+      )
       const error = yield* Effect.flip(
-        Layer.build(Mlflow.layer({ tracking_uri: `sqlite:///${join(dir, "broken.db")}`, artifact_root: join(dir, "mlruns") })).pipe(
-          Effect.scoped
-        )
+        Layer.build(
+          Mlflow.layer({ tracking_uri: `sqlite:///${join(dir, "broken.db")}`, artifact_root: join(dir, "mlruns") })
+        ).pipe(Effect.scoped)
       )
       assert.instanceOf(error, ServiceStartError)
       expect(error.service).toBe("Mlflow")
@@ -361,9 +369,18 @@ describeInterop("a job's run on the embedded store, read back by Python mlflow 3
       const { runId } = yield* runJob(job)
       const view = yield* Effect.promise(() => pythonJson<PythonView>(readWithPython, [uri, runId]))
       expect(view.experiment).toEqual({ id: "1", name: "interop", artifact_location: join(dir, "mlruns", "1") })
-      expect(view.run).toMatchObject({ name: "InteropJob", status: "FINISHED", artifact_uri: join(dir, "mlruns", "1", runId, "artifacts") })
+      expect(view.run).toMatchObject({
+        name: "InteropJob",
+        status: "FINISHED",
+        artifact_uri: join(dir, "mlruns", "1", runId, "artifacts")
+      })
       expect(view.run.end_time).toBeGreaterThanOrEqual(view.run.start_time)
-      expect(view.run.params).toMatchObject({ KIND: "InteropJob", alpha: "0.5", label: "first", "alerts_service.enable": "false" })
+      expect(view.run.params).toMatchObject({
+        KIND: "InteropJob",
+        alpha: "0.5",
+        label: "first",
+        "alerts_service.enable": "false"
+      })
       expect(view.run.tags).toMatchObject({
         stage: "interop",
         "team.name": "ml",
@@ -381,7 +398,14 @@ describeInterop("a job's run on the embedded store, read back by Python mlflow 3
           Array.from({ length: 100 }, (_, step) => [step, 1_700_000_000_000 + step * 10, value(step)])
         )
       }
-      expect(view.artifacts).toEqual(["job/", "job/config.json", "logs/", "logs/job.log", "model/", "model/summary.txt"])
+      expect(view.artifacts).toEqual([
+        "job/",
+        "job/config.json",
+        "logs/",
+        "logs/job.log",
+        "model/",
+        "model/summary.txt"
+      ])
     })
   )
 })
