@@ -70,27 +70,34 @@ export const keyProblem = (key: string): string | undefined => {
 const check = (path: string, value: string, problem: string | undefined): MlflowValidationError | undefined =>
   problem === undefined ? undefined : new MlflowValidationError({ path, value, rule: problem })
 
+// Params and tags differ only in what they are called and how long their values may be.
+const validateKeyValue =
+  (kind: "param" | "tag", maxValueLength: number) =>
+  (entry: Param | Tag): MlflowValidationError | undefined => {
+    const length = characters(entry.value)
+    return (
+      check(`${kind} key`, entry.key, keyProblem(entry.key)) ??
+      check(
+        `value of ${kind} ${entry.key}`,
+        entry.value.length > 80 ? `${entry.value.slice(0, 80)}…` : entry.value,
+        length > maxValueLength
+          ? `${kind} values are at most ${maxValueLength} characters (this one has ${length})`
+          : undefined
+      )
+    )
+  }
+
 /** The first rule a param breaks, if any. */
-export const validateParam = (param: Param): MlflowValidationError | undefined =>
-  check(`param key`, param.key, keyProblem(param.key)) ??
-  check(
-    `value of param ${param.key}`,
-    param.value.length > 80 ? `${param.value.slice(0, 80)}…` : param.value,
-    characters(param.value) > MlflowLimits.paramValueLength
-      ? `param values are at most ${MlflowLimits.paramValueLength} characters (this one has ${characters(param.value)})`
-      : undefined
-  )
+export const validateParam: (param: Param) => MlflowValidationError | undefined = validateKeyValue(
+  "param",
+  MlflowLimits.paramValueLength
+)
 
 /** The first rule a tag breaks, if any. */
-export const validateTag = (tag: Tag): MlflowValidationError | undefined =>
-  check(`tag key`, tag.key, keyProblem(tag.key)) ??
-  check(
-    `value of tag ${tag.key}`,
-    tag.value.length > 80 ? `${tag.value.slice(0, 80)}…` : tag.value,
-    characters(tag.value) > MlflowLimits.tagValueLength
-      ? `tag values are at most ${MlflowLimits.tagValueLength} characters (this one has ${characters(tag.value)})`
-      : undefined
-  )
+export const validateTag: (tag: Tag) => MlflowValidationError | undefined = validateKeyValue(
+  "tag",
+  MlflowLimits.tagValueLength
+)
 
 /**
  * The first rule a metric breaks, if any. NaN and ±Infinity are valid (stores encode them as MLflow does);
