@@ -1,5 +1,3 @@
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { LogBatch, Metric, Param, Tag } from "../../src/tracking/store.js"
@@ -14,7 +12,8 @@ import {
   validateParam,
   validateTag
 } from "../../src/tracking/validation.js"
-import { type ChildResult, repoRoot, runCommand } from "../fixtures/child.js"
+import { type ChildResult, runCommand } from "../fixtures/child.js"
+import { describeInterop, harness } from "../harness/python.js"
 
 const metric = (key: string, value = 1, step = 0, timestamp = 1_700_000_000_000): Metric => ({
   key,
@@ -79,8 +78,6 @@ const rejected: ReadonlyArray<string> = [
 const table: ReadonlyArray<string> = [...accepted, ...rejected]
 
 // The Python cross-check starts when the module loads (importing mlflow takes seconds) and runs meanwhile.
-const venvPython = process.env.AUTOGEN_PYTHON ?? path.join(repoRoot, ".venv", "bin", "python")
-const hasVenv = fs.existsSync(venvPython)
 const pythonCheck = `
 import json, sys
 import mlflow
@@ -100,8 +97,8 @@ print(json.dumps({
                v.MAX_ENTITY_KEY_LENGTH, v.MAX_PARAM_VAL_LENGTH, v.MAX_TAG_VAL_LENGTH, v.MAX_EXPERIMENT_NAME_LENGTH],
 }))
 `
-const mlflowVerdicts: Promise<ChildResult> | undefined = hasVenv
-  ? runCommand(venvPython, ["-c", pythonCheck], {
+const mlflowVerdicts: Promise<ChildResult> | undefined = harness.available
+  ? runCommand(harness.python, ["-c", pythonCheck], {
       env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1", MLFLOW_DISABLE_TELEMETRY: "true", DO_NOT_TRACK: "true" },
       stdin: JSON.stringify(table),
       timeoutMs: 60_000
@@ -142,45 +139,6 @@ describe("keyProblem (MLflow key rules)", () => {
       assert.isUndefined(keyProblem(astral))
       expect(keyProblem(`${astral}𝔘`)).toMatch(/250/)
     })
-  )
-
-  it.effect.skipIf(!hasVenv)(
-    hasVenv
-      ? `agrees with mlflow's own _validate_metric_name / _validate_metric on ${table.length} keys (${venvPython})`
-      : `agrees with mlflow's own _validate_metric_name (skipped: no Python venv at ${venvPython})`,
-    () =>
-      Effect.gen(function* () {
-        const result = yield* Effect.promise(() => mlflowVerdicts!)
-        assert.strictEqual(result.code, 0, result.stderr)
-        const verdicts = JSON.parse(result.stdout.trim().split("\n").at(-1) ?? "") as {
-          readonly version: string
-          readonly name: ReadonlyArray<boolean>
-          readonly full: ReadonlyArray<boolean>
-          readonly limits: ReadonlyArray<number>
-        }
-        assert.strictEqual(verdicts.version, "3.18.0")
-        assert.lengthOf(verdicts.full, table.length)
-        const disagreements = table.flatMap((key, i) => {
-          const ours = keyProblem(key) === undefined
-          return ours === verdicts.full[i] ? [] : [`${JSON.stringify(key)}: mlflow ${verdicts.full[i]}, ours ${ours}`]
-        })
-        assert.deepStrictEqual(disagreements, [])
-        // The table's own labels are what MLflow says too.
-        table.forEach((key, i) => {
-          assert.strictEqual(verdicts.full[i], accepted.includes(key), JSON.stringify(key))
-          if ([...key].length <= 250) assert.strictEqual(verdicts.name[i], verdicts.full[i], JSON.stringify(key))
-        })
-        assert.deepStrictEqual(verdicts.limits, [
-          MlflowLimits.metricsPerBatch,
-          MlflowLimits.paramsTagsPerBatch,
-          MlflowLimits.entitiesPerBatch,
-          MlflowLimits.keyLength,
-          MlflowLimits.paramValueLength,
-          MlflowLimits.tagValueLength,
-          MlflowLimits.experimentNameLength
-        ])
-      }),
-    30_000
   )
 })
 
@@ -224,6 +182,45 @@ describe("validateParam / validateTag", () => {
       assert.isUndefined(validateParam({ key: "p", value: "" }))
       assert.isUndefined(validateTag({ key: "t", value: "" }))
     })
+  )
+})
+
+describeInterop("keyProblem against Python mlflow 3.18.0", () => {
+  it.effect(
+    `agrees with mlflow's own _validate_metric_name / _validate_metric on ${table.length} keys`,
+    () =>
+      Effect.gen(function* () {
+        const result = yield* Effect.promise(() => mlflowVerdicts!)
+        assert.strictEqual(result.code, 0, result.stderr)
+        const verdicts = JSON.parse(result.stdout.trim().split("\n").at(-1) ?? "") as {
+          readonly version: string
+          readonly name: ReadonlyArray<boolean>
+          readonly full: ReadonlyArray<boolean>
+          readonly limits: ReadonlyArray<number>
+        }
+        assert.strictEqual(verdicts.version, "3.18.0")
+        assert.lengthOf(verdicts.full, table.length)
+        const disagreements = table.flatMap((key, i) => {
+          const ours = keyProblem(key) === undefined
+          return ours === verdicts.full[i] ? [] : [`${JSON.stringify(key)}: mlflow ${verdicts.full[i]}, ours ${ours}`]
+        })
+        assert.deepStrictEqual(disagreements, [])
+        // The table's own labels are what MLflow says too.
+        table.forEach((key, i) => {
+          assert.strictEqual(verdicts.full[i], accepted.includes(key), JSON.stringify(key))
+          if ([...key].length <= 250) assert.strictEqual(verdicts.name[i], verdicts.full[i], JSON.stringify(key))
+        })
+        assert.deepStrictEqual(verdicts.limits, [
+          MlflowLimits.metricsPerBatch,
+          MlflowLimits.paramsTagsPerBatch,
+          MlflowLimits.entitiesPerBatch,
+          MlflowLimits.keyLength,
+          MlflowLimits.paramValueLength,
+          MlflowLimits.tagValueLength,
+          MlflowLimits.experimentNameLength
+        ])
+      }),
+    30_000
   )
 })
 
