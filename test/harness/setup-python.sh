@@ -26,5 +26,6 @@ for dist in ("mlflow", "mlflow-skinny"):
             continue
         print(req)
 PY
+echo "harness: installing mlflow's requirements; pip will report mlflow-tracing==$MLFLOW_VERSION as missing: expected, see above"
 "${pip[@]}" -r "$VENV/mlflow-requirements.txt"
 "$VENV/bin/python" -c "import mlflow, mlflow.server; print('harness: mlflow', mlflow.__version__, 'installed in $VENV')"
