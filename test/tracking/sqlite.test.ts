@@ -85,16 +85,14 @@ describe("parseSqliteUri", () => {
 })
 
 describe("SqliteTrackingStore", () => {
-  it.live("creates a fresh database and the first run quickly", () =>
+  // Its timing is measured by bench/first-run.ts, never asserted here.
+  it.live("creates a fresh database in new directories and its first run", () =>
     Effect.gen(function* () {
       const dir = tempDir()
-      const started = performance.now()
       const store = yield* openStore(dir, { file: "nested/dir/mlflow.db" })
       const run = yield* newRun(store, "timing", "first")
-      const elapsed = performance.now() - started
-      console.log(`[sqlite] open + schema + experiment + first run on a fresh file: ${elapsed.toFixed(1)} ms`)
       expect(run.status).toBe("RUNNING")
-      expect(elapsed).toBeLessThan(300)
+      expect(fs.existsSync(path.join(dir, "nested/dir/mlflow.db"))).toBe(true)
     })
   )
 
@@ -585,15 +583,11 @@ process.stdin.once("data", () => {
             step: batch * 100 + Math.floor(i / 10)
           }))
         )
-        const started = performance.now()
         for (const metrics of batches) yield* store.logBatch(run.runId, { metrics })
-        const elapsed = performance.now() - started
-        console.log(`[sqlite] 100,000 metric points in 100 batches of 1000: ${elapsed.toFixed(0)} ms`)
         expect(query(file, "SELECT count(*) AS n FROM metrics")).toEqual([{ n: 100_000 }])
         const latest = (yield* store.getRun(run.runId)).latestMetrics
         expect(latest.length).toBe(10)
         expect(latest[0]).toEqual(batches[99]!.filter((m) => m.key === "metric_0").at(-1))
-        expect(elapsed).toBeLessThan(10_000)
       }),
     60_000
   )
