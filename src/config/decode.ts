@@ -25,7 +25,11 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
   }
 }
 
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+// Messages quote the rejected value ("Expected number, got \"1\""), except for unknown keys: a misspelled key
+// is the likeliest place for a secret to land, and its name already says what is wrong.
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1({
+  leafHook: (issue) => (issue._tag === "UnexpectedKey" ? "unknown key" : SchemaIssue.defaultLeafHook(issue))
+})
 
 /** Renders a schema path the way users write config keys: `job.logger_service.level`, `items[2]`. */
 export const formatPath = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>): string =>

@@ -19,8 +19,11 @@ export const withDefault =
       Schema.withConstructorDefault(Effect.succeed(value))
     )
 
-/** Options for every decode of user configuration: unknown keys are errors and every issue is reported. */
-export const strictParseOptions = { onExcessProperty: "error", errors: "all" } as const
+/**
+ * Options for every decode of user configuration: unknown keys are errors, every issue is reported, and
+ * issues keep the rejected value so messages can quote it.
+ */
+export const strictParseOptions = { onExcessProperty: "error", errors: "all", reportInput: true } as const
 
 /**
  * Freezes a value and everything reachable from it, so a decoded configuration cannot be changed after

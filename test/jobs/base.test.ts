@@ -159,11 +159,9 @@ describe("decodeJob", () => {
       expect(error.message).toContain(path)
     })
 
-  it.effect("rejects an unknown key with its path", () =>
-    rejects({ ...valid, epoch: 2 }, "epoch", /excess|unexpected/i)
-  )
+  it.effect("rejects an unknown key with its path", () => rejects({ ...valid, epoch: 2 }, "epoch", /unknown key/))
   it.effect("rejects an unknown nested key with its path", () =>
-    rejects({ ...valid, mlflow_service: { trackingUri: "x" } }, "mlflow_service.trackingUri", /excess|unexpected/i)
+    rejects({ ...valid, mlflow_service: { trackingUri: "x" } }, "mlflow_service.trackingUri", /unknown key/)
   )
   it.effect("rejects a wrong type with its path", () =>
     rejects({ ...valid, layers: [1, "two"] }, "layers[1]", /number/i)
@@ -172,6 +170,13 @@ describe("decodeJob", () => {
     rejects({ ...valid, epochs: "1" }, "epochs", /number/i)
   )
   it.effect("rejects another KIND", () => rejects({ ...valid, KIND: "TuningJob" }, "KIND", /TrainingJob/))
+  it.effect("never quotes the value of an unknown key: a misspelled secret stays out of the message", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(decode({ ...valid, api_tokn: "sk-live-0123456789" }))
+      expect(error.issues).toEqual([{ path: "api_tokn", message: "unknown key" }])
+      expect(error.message).not.toContain("sk-live")
+    })
+  )
   it.effect("reports every issue, not only the first", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(decode({ epochs: "1", learning_rate: "x", layers: [], extra: 1 }))
