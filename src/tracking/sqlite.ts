@@ -142,6 +142,33 @@ export const makeSqliteStore = (
   })
 
 // ---------------------------------------------------------------------------------------------------------------
+// Native wrappers
+
+// better-sqlite3 12 on Node 24 aborts the process (`Assertion failed: (env) != nullptr` in
+// RemoveEnvironmentCleanupHook) when a garbage-collection pass outside any JS context destroys a Database or
+// Statement wrapper (upstream issue WiseLibs/better-sqlite3#1515, fixed only in 13, which crashes on Node 20).
+// So no wrapper is ever collected: each is kept reachable for the life of the process. A closed database has
+// released its SQLite resources; what stays is a small wrapper per statement, about thirty per store opened.
+const keptAlive: Array<object> = []
+
+const keepAlive = <T extends object>(wrapper: T): T => {
+  keptAlive.push(wrapper)
+  return wrapper
+}
+
+/** `db.prepare`, with the statement kept alive (see above). Every statement of this module goes through it. */
+const prepare = <P extends Array<unknown> = Array<unknown>, R = unknown>(
+  db: Database.Database,
+  source: string
+): Database.Statement<P, R> => keepAlive(db.prepare<P, R>(source))
+
+/** `db.pragma`, which would prepare a statement behind our back, through {@link prepare}. */
+const pragma = (db: Database.Database, source: string): unknown => {
+  const statement = prepare(db, `PRAGMA ${source}`)
+  return statement.reader ? statement.get() : statement.run()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Errors
 
 /** A refusal decided by the store itself (not SQLite): its message is the reason shown to the user. */
@@ -200,8 +227,7 @@ const appendToUriPath = (uri: string, ...segments: ReadonlyArray<string>): strin
 }
 
 const tableNames = (db: Database.Database): ReadonlyArray<string> =>
-  db
-    .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+  prepare<[], { name: string }>(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     .all()
     .map((row) => row.name)
 
@@ -210,13 +236,14 @@ const createSchema = (db: Database.Database, artifactRoot: string, now: number):
   // Re-checked under the write lock: a racing process may have created the schema since we looked.
   if (tableNames(db).length > 0) return
   for (const statement of SCHEMA_DDL) db.exec(statement)
-  db.prepare("INSERT INTO alembic_version (version_num) VALUES (?)").run(SCHEMA_REVISION)
+  prepare(db, "INSERT INTO alembic_version (version_num) VALUES (?)").run(SCHEMA_REVISION)
   for (const seed of SEED_ROWS) {
     const columns = seed.columns.map(quoteIdent).join(", ")
     const placeholders = seed.columns.map(() => "?").join(", ")
-    db.prepare(`INSERT INTO ${quoteIdent(seed.table)} (${columns}) VALUES (${placeholders})`).run(...seed.values)
+    prepare(db, `INSERT INTO ${quoteIdent(seed.table)} (${columns}) VALUES (${placeholders})`).run(...seed.values)
   }
-  db.prepare(
+  prepare(
+    db,
     `INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time,
        last_update_time, workspace) VALUES (?, ?, ?, ?, ?, ?, ?)`
   ).run(
@@ -240,8 +267,7 @@ const verifyRevision = (db: Database.Database, uri: string): void => {
         "point the tracking URI at a new file or at a database created by MLflow"
     )
   }
-  const revisions = db
-    .prepare<[], { version_num: string }>("SELECT version_num FROM alembic_version")
+  const revisions = prepare<[], { version_num: string }>(db, "SELECT version_num FROM alembic_version")
     .all()
     .map((row) => row.version_num)
   const [revision] = revisions
@@ -279,7 +305,7 @@ const enableWal = (db: Database.Database, busyTimeoutMs: number): void => {
   const deadline = Date.now() + busyTimeoutMs
   for (;;) {
     try {
-      db.pragma("journal_mode = WAL")
+      pragma(db, "journal_mode = WAL")
       return
     } catch (error) {
       if (!errorCode(error)?.startsWith("SQLITE_BUSY") || Date.now() >= deadline) throw error
@@ -294,18 +320,18 @@ const openDatabase = (
   now: number,
   busyTimeoutMs: number
 ): Database.Database => {
-  const db = new Database(location._tag === "File" ? location.path : ":memory:", { timeout: busyTimeoutMs })
+  const db = keepAlive(new Database(location._tag === "File" ? location.path : ":memory:", { timeout: busyTimeoutMs }))
   try {
-    db.pragma(`busy_timeout = ${Math.max(0, Math.round(busyTimeoutMs))}`)
+    pragma(db, `busy_timeout = ${Math.max(0, Math.round(busyTimeoutMs))}`)
     if (location._tag === "File") {
       // Readers never block the writer and vice versa, so concurrent jobs (and `mlflow ui`) can share the file.
       enableWal(db, busyTimeoutMs)
       // In WAL mode NORMAL cannot corrupt the database; it only skips the fsync of each commit, which would
       // dominate the cost of frequent small metric batches.
-      db.pragma("synchronous = NORMAL")
+      pragma(db, "synchronous = NORMAL")
     }
     // As MLflow's own sessions do: references between runs, experiments and metrics are enforced.
-    db.pragma("foreign_keys = ON")
+    pragma(db, "foreign_keys = ON")
     if (tableNames(db).length === 0) {
       db.transaction(() => createSchema(db, artifactRoot, now)).immediate()
     }
@@ -425,59 +451,75 @@ const checkMetricCoordinates = (metric: Metric): void => {
 
 const makeStore = (db: Database.Database, target: Target, artifactRoot: string): TrackingStore => {
   const sql = {
-    experimentByName: db.prepare<[string], ExperimentRow>(
+    experimentByName: prepare<[string], ExperimentRow>(
+      db,
       `SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
        FROM experiments WHERE name = ? ORDER BY experiment_id LIMIT 1`
     ),
-    experimentById: db.prepare<[number], ExperimentRow>(
+    experimentById: prepare<[number], ExperimentRow>(
+      db,
       `SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
        FROM experiments WHERE experiment_id = ?`
     ),
-    insertExperiment: db.prepare<[string, number, number, string]>(
+    insertExperiment: prepare<[string, number, number, string]>(
+      db,
       `INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace)
        VALUES (?, NULL, 'active', ?, ?, ?)`
     ),
-    setExperimentLocation: db.prepare<[string, number]>(
+    setExperimentLocation: prepare<[string, number]>(
+      db,
       "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?"
     ),
-    insertRun: db.prepare<[string, string, string, number, string, number]>(
+    insertRun: prepare<[string, string, string, number, string, number]>(
+      db,
       `INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time,
          end_time, deleted_time, source_version, lifecycle_stage, artifact_uri, experiment_id)
        VALUES (?, ?, 'UNKNOWN', '', '', ?, 'RUNNING', ?, NULL, NULL, '', 'active', ?, ?)`
     ),
-    runById: db.prepare<[string], RunRow>(
+    runById: prepare<[string], RunRow>(
+      db,
       `SELECT run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage
        FROM runs WHERE run_uuid = ?`
     ),
-    setRunEnd: db.prepare<[string, number, string]>("UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?"),
-    setRunName: db.prepare<[string, string]>("UPDATE runs SET name = ? WHERE run_uuid = ?"),
-    upsertTag: db.prepare<[string, string, string]>(
+    setRunEnd: prepare<[string, number, string]>(db, "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?"),
+    setRunName: prepare<[string, string]>(db, "UPDATE runs SET name = ? WHERE run_uuid = ?"),
+    upsertTag: prepare<[string, string, string]>(
+      db,
       `INSERT INTO tags ("key", value, run_uuid) VALUES (?, ?, ?)
        ON CONFLICT ("key", run_uuid) DO UPDATE SET value = excluded.value`
     ),
-    paramValue: db.prepare<[string, string], { value: string }>(
+    paramValue: prepare<[string, string], { value: string }>(
+      db,
       `SELECT value FROM params WHERE run_uuid = ? AND "key" = ?`
     ),
-    insertParam: db.prepare<[string, string, string]>(`INSERT INTO params ("key", value, run_uuid) VALUES (?, ?, ?)`),
+    insertParam: prepare<[string, string, string]>(db, `INSERT INTO params ("key", value, run_uuid) VALUES (?, ?, ?)`),
     // Only a repeat of the full primary key is skipped; other constraint failures still fail the batch.
-    insertMetric: db.prepare<[string, number, number, string, number, number]>(
+    insertMetric: prepare<[string, number, number, string, number, number]>(
+      db,
       `INSERT INTO metrics ("key", value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT ("key", timestamp, step, run_uuid, value, is_nan) DO NOTHING`
     ),
-    latestMetric: db.prepare<[string, string], MetricRow>(
+    latestMetric: prepare<[string, string], MetricRow>(
+      db,
       `SELECT "key", value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid = ? AND "key" = ?`
     ),
-    upsertLatestMetric: db.prepare<[string, number, number, number, number, string]>(
+    upsertLatestMetric: prepare<[string, number, number, number, number, string]>(
+      db,
       `INSERT INTO latest_metrics ("key", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT ("key", run_uuid) DO UPDATE SET
          value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan`
     ),
-    paramsOfRun: db.prepare<[string], KeyValueRow>(`SELECT "key", value FROM params WHERE run_uuid = ? ORDER BY "key"`),
-    tagsOfRun: db.prepare<[string], KeyValueRow>(`SELECT "key", value FROM tags WHERE run_uuid = ? ORDER BY "key"`),
-    latestMetricsOfRun: db.prepare<[string], MetricRow>(
+    paramsOfRun: prepare<[string], KeyValueRow>(
+      db,
+      `SELECT "key", value FROM params WHERE run_uuid = ? ORDER BY "key"`
+    ),
+    tagsOfRun: prepare<[string], KeyValueRow>(db, `SELECT "key", value FROM tags WHERE run_uuid = ? ORDER BY "key"`),
+    latestMetricsOfRun: prepare<[string], MetricRow>(
+      db,
       `SELECT "key", value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid = ? ORDER BY "key"`
     ),
-    metricHistory: db.prepare<[string, string], MetricRow>(
+    metricHistory: prepare<[string, string], MetricRow>(
+      db,
       `SELECT "key", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND "key" = ?
        ORDER BY step, timestamp, value`
     )

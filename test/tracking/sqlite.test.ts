@@ -36,11 +36,20 @@ const openStore = (dir: string, options: { file?: string; busyTimeoutMs?: number
     busyTimeoutMs: options.busyTimeoutMs
   })
 
+// As in src/tracking/sqlite.ts: better-sqlite3 12 wrappers collected by GC abort Node 24, so keep them all.
+const keptAlive: Array<object> = []
+const openDirect = (file: string): Database.Database => {
+  const db = new Database(file)
+  keptAlive.push(db)
+  return db
+}
+
 /** Reads a database file directly, outside the store. */
 const query = <T>(file: string, sql: string, ...params: Array<string | number>): Array<T> => {
-  const db = new Database(file)
+  const db = openDirect(file)
   try {
     const statement = db.prepare<Array<string | number>, T>(sql)
+    keptAlive.push(statement)
     if (statement.reader) return statement.all(...params)
     statement.run(...params)
     return []
@@ -464,7 +473,7 @@ describe("SqliteTrackingStore", () => {
       const dir = tempDir()
       const store = yield* openStore(dir, { busyTimeoutMs: 200 })
       const run = yield* newRun(store, "e", "r")
-      const other = new Database(path.join(dir, "mlflow.db"))
+      const other = openDirect(path.join(dir, "mlflow.db"))
       other.exec("BEGIN IMMEDIATE")
       const error = yield* Effect.flip(store.logBatch(run.runId, { tags: [{ key: "a", value: "1" }] }))
       other.exec("ROLLBACK")
