@@ -9,12 +9,17 @@ import * as Schema from "effect/Schema"
 /**
  * Makes a struct field optional in input and fills `value` when the key is absent, both when decoding
  * untrusted input and when constructing with `new`/`make`. The default is the *decoded* value, so it is
- * never re-validated or coerced.
+ * never re-validated or coerced. The default (and `description`, if given) are annotated on the field's own
+ * schema, where the JSON Schema of configuration files picks them up.
  */
 export const withDefault =
-  <S extends Schema.Top & Schema.WithoutConstructorDefault>(value: S["Type"] & S["~type.make.in"]) =>
+  <S extends Schema.Top & Schema.WithoutConstructorDefault>(
+    value: S["Type"] & S["~type.make.in"],
+    description?: string
+  ) =>
   (schema: S) =>
-    schema.pipe(
+    // `annotate` keeps the schema's type; the cast only restores what a generic S cannot show.
+    (schema.annotate(description === undefined ? { default: value } : { default: value, description }) as S).pipe(
       Schema.withDecodingDefaultTypeKey(Effect.succeed(value)),
       Schema.withConstructorDefault(Effect.succeed(value))
     )

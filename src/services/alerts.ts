@@ -16,17 +16,13 @@ import { withDefault } from "../internal/schema.js"
 /** Configuration of the alerts service (`alerts_service` in a job's config). */
 export const AlertsConfig = Schema.Struct({
   /** `true`: desktop notifications (console line where the desktop cannot show them); `false`: console line. */
-  enable: Schema.Boolean.pipe(withDefault(true)).annotate({
-    description: "Send desktop notifications; when false, print alerts to stdout."
-  }),
+  enable: Schema.Boolean.pipe(withDefault(true, "Send desktop notifications; when false, print alerts to stdout.")),
   /** Names the sender of every alert. */
-  app_name: Schema.NonEmptyString.pipe(withDefault("autogen-team")).annotate({
-    description: "Application name shown with every alert."
-  }),
+  app_name: Schema.NonEmptyString.pipe(withDefault("autogen-team", "Application name shown with every alert.")),
   /** Longest time one channel may take to deliver an alert, in seconds. */
-  timeout: Schema.Finite.check(Schema.isGreaterThan(0)).pipe(withDefault(5)).annotate({
-    description: "Seconds one channel may take to deliver an alert before it is abandoned."
-  })
+  timeout: Schema.Finite.check(Schema.isGreaterThan(0)).pipe(
+    withDefault(5, "Seconds one channel may take to deliver an alert before it is abandoned.")
+  )
 })
 /** Decoded alerts configuration. */
 export type AlertsConfig = typeof AlertsConfig.Type

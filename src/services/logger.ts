@@ -35,23 +35,20 @@ const toEffectLevel: Record<LogLevelName, LogLevel.LogLevel> = {
 /** Configuration of the logger service (`logger_service` in a job's config). */
 export const LoggerConfig = Schema.Struct({
   /** `stderr`, `stdout`, or a file path (appended to; parent directories are created). */
-  sink: Schema.NonEmptyString.pipe(withDefault("stderr")).annotate({
-    description: "Where lines go: stderr, stdout, or a file path (appended to)."
-  }),
+  sink: Schema.NonEmptyString.pipe(
+    withDefault("stderr", "Where lines go: stderr, stdout, or a file path (appended to).")
+  ),
   /** Minimum level written; the Python original also defaults to DEBUG. */
-  level: LogLevelName.pipe(withDefault<typeof LogLevelName>("DEBUG")).annotate({
-    description: "Minimum level written."
-  }),
+  level: LogLevelName.pipe(withDefault<typeof LogLevelName>("DEBUG", "Minimum level written.")),
   /** `pretty` for people, `logfmt` or `json` for machines. */
-  format: Schema.Literals(["pretty", "logfmt", "json"])
-    .pipe(withDefault<Schema.Literals<readonly ["pretty", "logfmt", "json"]>>("pretty"))
-    .annotate({
-      description: "Line format: pretty, logfmt or json."
-    }),
+  format: Schema.Literals(["pretty", "logfmt", "json"]).pipe(
+    withDefault<Schema.Literals<readonly ["pretty", "logfmt", "json"]>>(
+      "pretty",
+      "Line format: pretty, logfmt or json."
+    )
+  ),
   /** Colour the level in `pretty` lines; only ever applied on a terminal. */
-  colorize: Schema.Boolean.pipe(withDefault(true)).annotate({
-    description: "Colour pretty lines when the sink is a terminal."
-  })
+  colorize: Schema.Boolean.pipe(withDefault(true, "Colour pretty lines when the sink is a terminal."))
 })
 /** Decoded logger configuration. */
 export type LoggerConfig = typeof LoggerConfig.Type

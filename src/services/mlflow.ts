@@ -44,20 +44,20 @@ export const MlflowConfig = Schema.Struct({
    * Where runs are recorded: `sqlite:///relative.db` or `sqlite:////absolute.db` (MLflow's own schema,
    * readable by `mlflow ui`), `memory://` (kept in this process only), or `none` (same as `memory://`).
    */
-  tracking_uri: Schema.NonEmptyString.pipe(withDefault("sqlite:///mlflow.db")).annotate({
-    description: "Tracking URI: sqlite:///path.db (embedded, MLflow schema), memory:// or none."
-  }),
+  tracking_uri: Schema.NonEmptyString.pipe(
+    withDefault("sqlite:///mlflow.db", "Tracking URI: sqlite:///path.db (embedded, MLflow schema), memory:// or none.")
+  ),
   /**
    * Where a new experiment of the embedded store keeps its artifacts (`<artifact_root>/<experiment id>`),
    * relative to the working directory; `./mlruns` as MLflow's own client. Existing experiments keep theirs.
    */
-  artifact_root: Schema.NonEmptyString.pipe(withDefault("./mlruns")).annotate({
-    description: "Artifact root of new experiments in the embedded store (default ./mlruns)."
-  }),
+  artifact_root: Schema.NonEmptyString.pipe(
+    withDefault("./mlruns", "Artifact root of new experiments in the embedded store (default ./mlruns).")
+  ),
   /** The experiment runs are recorded in; created when missing. */
-  experiment_name: Schema.NonEmptyString.pipe(withDefault("autogen-team")).annotate({
-    description: "Experiment the job's runs are recorded in (created when missing)."
-  })
+  experiment_name: Schema.NonEmptyString.pipe(
+    withDefault("autogen-team", "Experiment the job's runs are recorded in (created when missing).")
+  )
 })
 /** Decoded MLflow configuration. */
 export type MlflowConfig = typeof MlflowConfig.Type
