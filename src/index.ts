@@ -4,12 +4,14 @@
  *
  * @module
  */
-export { ConfigError, type ConfigIssue, decodeConfig } from "./config/decode.js"
+export { ConfigError, type ConfigIssue, type ConfigLocation, decodeConfig } from "./config/decode.js"
+export { decodeLoaded, type LoadConfigOptions, type LoadedConfig, loadConfig } from "./config/load.js"
 export {
   type AnyJob,
   configValue,
   decodeJob,
   flattenConfig,
+  isJobClass,
   Job,
   type JobBaseClass,
   type JobClass,
@@ -20,6 +22,7 @@ export {
   runJob,
   serviceFields
 } from "./jobs/base.js"
+export { CommandFailedError, CommandJob, type CommandLocals } from "./jobs/command.js"
 export {
   type Alert,
   type AlertChannel,

@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Decode from "../src/config/decode.js"
+import * as Load from "../src/config/load.js"
 import * as Api from "../src/index.js"
 import * as Base from "../src/jobs/base.js"
+import * as Command from "../src/jobs/command.js"
 import * as AlertsModule from "../src/services/alerts.js"
 import * as Errors from "../src/services/errors.js"
 import * as LoggerModule from "../src/services/logger.js"
@@ -17,7 +19,12 @@ import * as Validation from "../src/tracking/validation.js"
 const runtimeExports: ReadonlyArray<readonly [name: string, module: Record<string, unknown>]> = [
   ["ConfigError", Decode],
   ["decodeConfig", Decode],
+  ["loadConfig", Load],
+  ["decodeLoaded", Load],
   ["configValue", Base],
+  ["isJobClass", Base],
+  ["CommandJob", Command],
+  ["CommandFailedError", Command],
   ["decodeJob", Base],
   ["flattenConfig", Base],
   ["Job", Base],
@@ -63,6 +70,10 @@ const runtimeExports: ReadonlyArray<readonly [name: string, module: Record<strin
 // Type-only exports are checked by `tsc`: a broken one makes this alias fail to compile.
 type PublicTypes = [
   Api.ConfigIssue,
+  Api.ConfigLocation,
+  Api.LoadConfigOptions,
+  Api.LoadedConfig,
+  Api.CommandLocals,
   Api.AnyJob,
   Api.JobServices,
   Api.Locals,
@@ -106,8 +117,8 @@ describe("public API (src/index.ts)", () => {
 
   it.effect("lists the type-only exports (checked by tsc)", () =>
     Effect.sync(() => {
-      const typeExports: PublicTypes["length"] = 26
-      assert.strictEqual(typeExports, 26)
+      const typeExports: PublicTypes["length"] = 30
+      assert.strictEqual(typeExports, 30)
     })
   )
 

@@ -27,7 +27,7 @@ import {
   type Run,
   type RunConfig
 } from "../services/mlflow.js"
-import type { Param } from "../tracking/store.js"
+import type { Param, RunInfo } from "../tracking/store.js"
 import { validateParam } from "../tracking/validation.js"
 
 /** What a job's `run` returns: its local values by name, read-only (the Python original's `locals()`). */
@@ -38,9 +38,9 @@ export type JobServices = Logger | Alerts | Mlflow
 
 /** The config fields every job has: the three service configurations, each with defaults. */
 export const serviceFields = {
-  logger_service: LoggerConfig.pipe(withDefault(defaultLoggerConfig)),
-  alerts_service: AlertsConfig.pipe(withDefault(defaultAlertsConfig)),
-  mlflow_service: MlflowConfig.pipe(withDefault(defaultMlflowConfig))
+  logger_service: LoggerConfig.pipe(withDefault(defaultLoggerConfig, "Logger service: sink, level, format.")),
+  alerts_service: AlertsConfig.pipe(withDefault(defaultAlertsConfig, "Alerts service: desktop or console alerts.")),
+  mlflow_service: MlflowConfig.pipe(withDefault(defaultMlflowConfig, "MLflow service: tracking URI and experiment."))
 }
 
 type JobFields<Kind extends string, Fields extends Schema.Struct.Fields> = {
@@ -131,6 +131,16 @@ export type JobBaseClass<Self, Kind extends string, Fields extends Schema.Struct
     ...args: ConstructorParameters<JobSchemaClass<Self, Kind, Fields>>
   ) => Schema.Struct<JobFields<Kind, Fields>>["Type"])
 
+/**
+ * Whether a value is a concrete job class (a subclass of a {@link Job} base implementing `run`), e.g. among
+ * the exports of a module of job kinds.
+ */
+export const isJobClass = (value: unknown): value is JobClass<AnyJob> =>
+  typeof value === "function" &&
+  typeof (value as { readonly KIND?: unknown }).KIND === "string" &&
+  Schema.isSchema(value) &&
+  typeof (value.prototype as Partial<AnyJob> | undefined)?.run === "function"
+
 /** A concrete job class: what {@link decodeJob} accepts. */
 export type JobClass<J extends AnyJob> = Schema.Constraint & {
   readonly Type: J
@@ -154,6 +164,8 @@ export interface RunJobOptions<RL = never, RA = never, RM = never> {
   readonly mlflow?: Layer.Layer<Mlflow, ServiceStartError, RM> | undefined
   /** The MLflow run of the job; the name defaults to the job's KIND. */
   readonly run?: Partial<RunConfig> | undefined
+  /** Called once the job's run is open, e.g. to report its id. */
+  readonly onRunStart?: ((run: RunInfo) => void) | undefined
 }
 
 type RunEffect<J extends AnyJob> = ReturnType<J["run"]>
@@ -202,9 +214,16 @@ export const runJob = <J extends AnyJob, RL = never, RA = never, RM = never>(
       jobExit = yield* Effect.exit(
         mlflow.withRun(runConfig, (run) =>
           Effect.gen(function* () {
+            options.onRunStart?.(run.info)
             yield* logJobConfig(run, job)
             return (yield* job.run()) as Effect.Success<RunEffect<J>>
           }).pipe(
+            // Said through the job's own logger, so the failure is in its log file before the services stop.
+            Effect.tapCause((cause) =>
+              Cause.hasInterruptsOnly(cause)
+                ? Effect.logWarning(`${job.KIND} interrupted`)
+                : Effect.logError(`${job.KIND} failed`, cause)
+            ),
             Effect.onExit(() =>
               logger.file === undefined
                 ? Effect.void

@@ -183,3 +183,56 @@ describe("toConfigError", () => {
     })
   )
 })
+
+describe("located issues", () => {
+  it.effect("an issue with a location renders as `source:line:column path: message`", () =>
+    Effect.sync(() => {
+      const error = new ConfigError({
+        source: "a.yaml, b.yaml",
+        issues: [
+          { path: "job.epochs", message: 'Expected number, got "1"', source: "a.yaml", line: 12, column: 5 },
+          { path: "job", message: "Missing key", source: "b.yaml", line: 3 },
+          { path: "job.lr", message: "unknown key", source: "--extra #1" },
+          { path: "", message: "file not found", source: "c.yaml" },
+          { path: "", message: "Map keys must be unique", source: "d.yaml", line: 2, column: 1 },
+          { path: "name", message: "Missing key" }
+        ]
+      })
+      assert.strictEqual(
+        error.message,
+        [
+          "invalid configuration in a.yaml, b.yaml:",
+          '  - a.yaml:12:5 job.epochs: Expected number, got "1"',
+          "  - b.yaml:3 job: Missing key",
+          "  - --extra #1 job.lr: unknown key",
+          "  - c.yaml: file not found",
+          "  - d.yaml:2:1: Map keys must be unique",
+          "  - name: Missing key"
+        ].join("\n")
+      )
+    })
+  )
+
+  it.effect("decodeConfig and toConfigError annotate each issue with the location of its raw path", () =>
+    Effect.gen(function* () {
+      const seen: Array<ReadonlyArray<PropertyKey>> = []
+      const locate = (path: ReadonlyArray<PropertyKey>) => {
+        seen.push(path)
+        return path[0] === "layers" ? { source: "conf.yaml", line: 7, column: 3 } : undefined
+      }
+      const error = yield* Effect.flip(decode({ ...valid, epochs: "1", layers: [{ units: "x" }] }, "conf.yaml", locate))
+      assert.deepStrictEqual(error.issues, [
+        { path: "epochs", message: 'Expected number, got "1"' },
+        { path: "layers[0].units", message: 'Expected number, got "x"', source: "conf.yaml", line: 7, column: 3 }
+      ])
+      // locate sees the raw path: a list index stays a number
+      assert.deepStrictEqual(seen, [["epochs"], ["layers", 0, "units"]])
+
+      const schemaError = yield* Effect.flip(Schema.decodeUnknownEffect(Settings)({ ...valid, name: 1 }))
+      const located = toConfigError("x", schemaError, () => ({ source: "x", line: 1, column: 2 }))
+      assert.deepStrictEqual(located.issues, [
+        { path: "name", message: "Expected string", source: "x", line: 1, column: 2 }
+      ])
+    })
+  )
+})

@@ -1,0 +1,68 @@
+/**
+ * Runs the CLI as the process: exit codes from the outcome, and SIGINT / SIGTERM turned into an interruption
+ * of the job, so every finalizer runs (run ended KILLED, logs flushed) before the process exits.
+ *
+ * @module
+ */
+
+import { NodeServices } from "@effect/platform-node"
+import * as Cause from "effect/Cause"
+import { Command } from "effect/cli"
+import { isCliError } from "effect/cli/CliError"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+
+/** Exit codes of the CLI. */
+export const ExitCode = {
+  success: 0,
+  jobFailed: 1,
+  invocation: 2,
+  sigint: 130,
+  sigterm: 143
+} as const
+
+const signalCodes: Partial<Record<NodeJS.Signals, number>> = { SIGINT: ExitCode.sigint, SIGTERM: ExitCode.sigterm }
+
+/** The exit code for how the program ended (signals are handled before this is asked). */
+export const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit)) return ExitCode.success
+  const failures = exit.cause.reasons.flatMap((reason) => (reason._tag === "Fail" ? [reason.error] : []))
+  const invocation = failures.some(
+    (error) =>
+      isCliError(error) ||
+      (typeof error === "object" && error !== null && "_tag" in error && error._tag === "InvocationError")
+  )
+  if (invocation) return ExitCode.invocation
+  return Cause.hasInterruptsOnly(exit.cause) ? ExitCode.sigint : ExitCode.jobFailed
+}
+
+/**
+ * Runs `command` with `argv` as the process's work: the first SIGINT or SIGTERM interrupts it and, once all
+ * finalizers have run, the process exits with 130 or 143. A second signal while stopping exits at once.
+ */
+export const runMain = <Name extends string, Input, E, ContextInput>(
+  command: Command.Command<Name, Input, ContextInput, E, never>,
+  options: { readonly version: string; readonly argv?: ReadonlyArray<string> | undefined }
+): void => {
+  const argv = options.argv ?? process.argv.slice(2)
+  const program = Command.runWith(command, { version: options.version })(argv).pipe(Effect.provide(NodeServices.layer))
+  const fiber = Effect.runFork(program)
+  let received: NodeJS.Signals | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (received !== undefined) {
+      process.exit(signalCodes[signal] ?? ExitCode.jobFailed)
+    }
+    received = signal
+    fiber.interruptUnsafe()
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+  fiber.addObserver((exit) => {
+    process.off("SIGINT", onSignal)
+    process.off("SIGTERM", onSignal)
+    const code = received === undefined ? exitCodeOf(exit) : (signalCodes[received] ?? ExitCode.jobFailed)
+    process.exitCode = code
+    // Let stdout/stderr drain and the loop empty by itself; leave anyway if something still holds it open.
+    setTimeout(() => process.exit(code), 2_000).unref()
+  })
+}
