@@ -265,6 +265,24 @@ describe("runJob lifecycle", () => {
     }).pipe(Effect.provide(recorders))
   )
 
+  it.effect("a job failure is logged at ERROR through the job's logger, before the services stop", () =>
+    Effect.gen(function* () {
+      yield* Effect.exit(runJob(new FailingJob({}), testServices))
+      const lines = yield* LogCapture.lines
+      const failure = lines.findIndex((line) => line.level === "ERROR" && line.message.startsWith("FailingJob failed"))
+      expect(failure).toBeGreaterThan(-1)
+      expect(failure).toBeLessThan(lines.findIndex((line) => line.message === "[STOP] Mlflow"))
+    }).pipe(Effect.provide(recorders))
+  )
+
+  it.effect("onRunStart receives the job's run as soon as it is open", () =>
+    Effect.gen(function* () {
+      const seen: Array<string> = []
+      const locals = yield* runJob(training, { ...testServices, onRunStart: (info) => seen.push(info.runId) })
+      expect(seen).toEqual([locals.b.runId])
+    }).pipe(Effect.provide(recorders))
+  )
+
   it("a job failure reaches Effect.runPromise's rejection", async () => {
     const program = runJob(new FailingJob({}), testServices).pipe(Effect.provide(recorders))
     const rejection = await Effect.runPromise(program).then(
