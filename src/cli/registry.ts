@@ -103,14 +103,25 @@ export const decodeSettings = (
 
 /**
  * The JSON Schema (draft 2020-12) of configuration files for these kinds, with every default and
- * description; unknown keys are refused, as the decoder refuses them.
+ * description; unknown keys are refused, as the decoder refuses them. `KIND` is required in a file (it
+ * only defaults when a job is constructed in code), as {@link decodeSettings} requires it.
  */
 export const jsonSchema = (kinds: ReadonlyArray<JobKind>): Record<string, unknown> => {
   const document = Schema.toJsonSchemaDocument(settingsSchema(kinds), { onExcessProperty: "error" })
+  const definitions = Object.fromEntries(
+    Object.entries(document.definitions).map(([name, definition]) => [name, requireKind(definition)])
+  )
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     title: "autogen-team job configuration",
     ...document.schema,
-    $defs: document.definitions
+    $defs: definitions
   }
+}
+
+const requireKind = <D>(definition: D): D => {
+  const object = definition as { readonly properties?: Record<string, unknown>; readonly required?: Array<string> }
+  if (object.properties?.KIND === undefined) return definition
+  const required = object.required ?? []
+  return (required.includes("KIND") ? definition : { ...object, required: ["KIND", ...required] }) as D
 }

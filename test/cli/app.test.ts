@@ -1,0 +1,594 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: configurations here hold literal `${env:…}` references
+/**
+ * The commands of src/cli/app.ts — `run`, `validate`, `schema`, `kinds`'s help — exercised through the real
+ * bin (`node dist/src/cli/main.js`, built by the global setup), each test in its own temporary working
+ * directory; plus unit tests of the exported `whereToLook` and `summaryLine`.
+ */
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+// The named export: under NodeNext the default import of this CommonJS module types as its namespace.
+import { Ajv2020 } from "ajv/dist/2020.js"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
+import { parse } from "yaml"
+import { summaryLine, whereToLook } from "../../src/cli/app.js"
+import { CommandJob } from "../../src/jobs/command.js"
+import type { RunInfo } from "../../src/tracking/store.js"
+import {
+  lines,
+  listing,
+  pythonRuns,
+  repoRoot,
+  runBin,
+  sqliteRuns,
+  tempDir,
+  tuningModule,
+  writeText
+} from "../fixtures/cli-harness.js"
+import { describeInterop } from "../harness/python.js"
+
+const node = process.execPath
+
+/** A CommandJob configuration running `node -e script`, alerts on the console, plus more lines of `job`. */
+const commandConfig = (script: string, ...more: ReadonlyArray<string>): string =>
+  [
+    "job:",
+    "  KIND: CommandJob",
+    `  command: ${JSON.stringify([node, "-e", script])}`,
+    "  alerts_service: {enable: false}",
+    ...more.map((line) => `  ${line}`),
+    ""
+  ].join("\n")
+
+const summaryPattern =
+  /^(\w+) (FINISHED|FAILED|KILLED) in (\d+\.\d{2}) s \(run ([0-9a-f]{32})\); view: mlflow ui --backend-store-uri (sqlite:\/\/\/\S+)$/
+
+/** The parts of a pretty summary line. */
+const parseSummary = (line: string | undefined) => {
+  const match = summaryPattern.exec(line ?? "")
+  if (match === null) throw new Error(`not a summary line: ${JSON.stringify(line)}`)
+  return { kind: match[1], status: match[2], seconds: Number(match[3]), runId: match[4], uri: match[5] }
+}
+
+describeInterop("run: a valid configuration, read back by Python mlflow", () => {
+  it("a CommandJob exits 0 with a FINISHED run holding its params, tags, metrics and artifacts", async () => {
+    const dir = tempDir()
+    writeText(
+      dir,
+      "conf.yaml",
+      commandConfig("console.log('hi'); console.error('to stderr')", "logger_service: {sink: job.log}")
+    )
+    const result = await runBin(["run", "conf.yaml"], { cwd: dir })
+    expect(result.code, result.stderr).toBe(0)
+    // The logger writes to the file: the summary is the only line left on stderr.
+    expect(lines(result.stderr)).toHaveLength(1)
+    const summary = parseSummary(lines(result.stderr)[0])
+    expect(summary).toMatchObject({ kind: "CommandJob", status: "FINISHED", uri: "sqlite:///mlflow.db" })
+
+    const runs = await pythonRuns(dir)
+    expect(runs).toHaveLength(1)
+    const run = runs[0]!
+    expect(run).toMatchObject({
+      run_id: summary.runId,
+      name: "CommandJob",
+      status: "FINISHED",
+      experiment: "autogen-team"
+    })
+    expect(run.end_time).toBeGreaterThanOrEqual(run.start_time)
+    expect(run.params).toMatchObject({
+      KIND: "CommandJob",
+      command: JSON.stringify([node, "-e", "console.log('hi'); console.error('to stderr')"]),
+      "alerts_service.enable": "false",
+      "logger_service.sink": "job.log",
+      "mlflow_service.tracking_uri": "sqlite:///mlflow.db"
+    })
+    expect(run.tags).toMatchObject({ "job.kind": "CommandJob", "mlflow.runName": "CommandJob" })
+    expect(run.metrics.exit_code).toBe(0)
+    expect(run.artifacts).toEqual(
+      expect.arrayContaining(["command/stdout.txt", "command/stderr.txt", "job/config.json", "logs/job.log"])
+    )
+    const log = readFileSync(join(dir, "job.log"), "utf8")
+    expect(log).toMatch(/hi stream=stdout/)
+    expect(log).toMatch(/to stderr stream=stderr/)
+    expect(listing(dir)).toEqual(expect.arrayContaining(["conf.yaml", "job.log", "mlflow.db", "mlruns/"]))
+  })
+
+  it("files then -e extras are merged in order (later wins, mappings deep-merged, lists replaced) and ${env:…} resolved", async () => {
+    const dir = tempDir()
+    writeText(
+      dir,
+      "base.yaml",
+      [
+        "job:",
+        "  KIND: CommandJob",
+        `  command: ${JSON.stringify([node, "-e", "console.log('base')", "one", "two"])}`,
+        "  timeout: 10",
+        "  logger_service: {format: logfmt, sink: job.log}",
+        '  alerts_service: {enable: false, app_name: "${env:AUTOGEN_CLI_TEST_UNSET_APP:-fallback-app}"}',
+        '  mlflow_service: {experiment_name: "${env:AUTOGEN_CLI_TEST_EXPERIMENT}"}',
+        ""
+      ].join("\n")
+    )
+    writeText(dir, "override.yaml", "job:\n  timeout: 20\n  logger_service: {level: INFO}\n")
+    const command = [node, "-e", "console.log(process.argv[1])", "${env:AUTOGEN_CLI_TEST_GREETING}"]
+    const result = await runBin(
+      [
+        "run",
+        "base.yaml",
+        "override.yaml",
+        "-e",
+        `job: {timeout: 30, command: ${JSON.stringify(command)}}`,
+        "--extra",
+        '{"job": {"timeout": 40}}'
+      ],
+      {
+        cwd: dir,
+        env: { AUTOGEN_CLI_TEST_EXPERIMENT: "from-env", AUTOGEN_CLI_TEST_GREETING: "hello env" },
+        unset: ["AUTOGEN_CLI_TEST_UNSET_APP"]
+      }
+    )
+    expect(result.code, result.stderr).toBe(0)
+    const runs = await pythonRuns(dir)
+    expect(runs).toHaveLength(1)
+    const run = runs[0]!
+    expect(run.status).toBe("FINISHED")
+    expect(run.experiment).toBe("from-env")
+    expect(run.params).toMatchObject({
+      timeout: "40",
+      // The list of the first extra replaced the file's (five items) whole; its reference was resolved.
+      command: JSON.stringify([node, "-e", "console.log(process.argv[1])", "hello env"]),
+      "logger_service.format": "logfmt",
+      "logger_service.level": "INFO",
+      "logger_service.sink": "job.log",
+      "alerts_service.app_name": "fallback-app",
+      "mlflow_service.experiment_name": "from-env"
+    })
+    expect(readFileSync(join(dir, "job.log"), "utf8")).toMatch(/hello env/)
+  })
+
+  it("a failing job (CommandJob exiting 3) exits 1 with a FAILED run and the alert line on stdout", async () => {
+    const dir = tempDir()
+    writeText(
+      dir,
+      "conf.yaml",
+      [
+        "job:",
+        "  KIND: CommandJob",
+        `  command: ${JSON.stringify([node, "-e", "process.exit(3)"])}`,
+        "  alerts_service: {enable: false, app_name: cli-test}",
+        "  logger_service: {sink: job.log}",
+        ""
+      ].join("\n")
+    )
+    const result = await runBin(["run", "conf.yaml"], { cwd: dir })
+    expect(result.code, result.stderr).toBe(1)
+    expect(lines(result.stdout)).toEqual([
+      expect.stringMatching(/^\[cli-test\] CommandJob failed: command \S+ -e 'process\.exit\(3\)' exited with code 3$/)
+    ])
+    const summary = parseSummary(lines(result.stderr).at(-1))
+    expect(summary).toMatchObject({ kind: "CommandJob", status: "FAILED" })
+    const runs = await pythonRuns(dir)
+    expect(runs).toHaveLength(1)
+    expect(runs[0]).toMatchObject({ run_id: summary.runId, status: "FAILED", metrics: { exit_code: 3 } })
+    expect(runs[0]!.end_time).toBeGreaterThanOrEqual(runs[0]!.start_time)
+    expect(readFileSync(join(dir, "job.log"), "utf8")).toMatch(/exited with code 3/)
+  })
+})
+
+describe("run: a bad configuration or invocation exits 2 and starts and writes nothing", () => {
+  // Every valid part of these configurations would write a log file, a DB and artifacts in the cwd.
+  const header = [
+    "job:",
+    "  KIND: CommandJob",
+    `  command: ${JSON.stringify([node, "-e", "console.log('never')"])}`,
+    "  logger_service: {sink: job.log}",
+    "  alerts_service: {enable: false}"
+  ]
+  const cases: ReadonlyArray<{
+    readonly name: string
+    readonly config?: string
+    readonly args: ReadonlyArray<string>
+    readonly expected: ReadonlyArray<string>
+  }> = [
+    {
+      name: "an unknown KIND",
+      config: ["job:", "  KIND: NoSuchJob", ...header.slice(2), ""].join("\n"),
+      args: ["run", "bad.yaml"],
+      expected: ['bad.yaml:2:3 job.KIND: unknown job kind "NoSuchJob"; registered kinds: CommandJob']
+    },
+    {
+      name: "an unknown key",
+      config: [...header, "  bogus: 1", ""].join("\n"),
+      args: ["run", "bad.yaml"],
+      expected: ["bad.yaml:6:3 job.bogus: unknown key"]
+    },
+    {
+      name: "a wrong type (a quoted number)",
+      config: [...header, '  timeout: "5"', ""].join("\n"),
+      args: ["run", "bad.yaml"],
+      expected: ['bad.yaml:6:3 job.timeout: Expected number, got "5"']
+    },
+    {
+      name: "a wrong type in a nested service config",
+      config: [...header, "  mlflow_service:", "    experiment_name: 12", ""].join("\n"),
+      args: ["run", "bad.yaml"],
+      expected: ["bad.yaml:7:5 job.mlflow_service.experiment_name: Expected string, got 12"]
+    },
+    {
+      name: "broken YAML",
+      config: [...header, "  timeout: : 3", ""].join("\n"),
+      args: ["run", "bad.yaml"],
+      expected: ["bad.yaml:6:12: Nested mappings are not allowed in compact mappings"]
+    },
+    {
+      name: "a missing file",
+      args: ["run", "missing.yaml"],
+      expected: ["missing.yaml: file not found"]
+    },
+    {
+      name: "an unset environment variable",
+      config: [...header, "  mlflow_service:", "    experiment_name: ${env:AUTOGEN_CLI_TEST_UNSET_VAR}", ""].join("\n"),
+      args: ["run", "bad.yaml"],
+      expected: [
+        "bad.yaml:7:5 job.mlflow_service.experiment_name: environment variable AUTOGEN_CLI_TEST_UNSET_VAR is not set"
+      ]
+    },
+    {
+      name: "a wrong type in an --extra",
+      config: [...header, ""].join("\n"),
+      args: ["run", "bad.yaml", "-e", "job: {timeout: 5}", "-e", "job: {timeout: 'x'}"],
+      expected: ["--extra #2:1:7 job.timeout: Expected number"]
+    },
+    {
+      name: "a missing argument (no file)",
+      args: ["run"],
+      expected: ["Missing required argument: files"]
+    },
+    {
+      name: "an unknown flag",
+      config: [...header, ""].join("\n"),
+      args: ["run", "--bogus", "bad.yaml"],
+      expected: ["Unrecognized flag: --bogus"]
+    }
+  ]
+
+  it.each(cases)("$name", async ({ config, args, expected }) => {
+    const dir = tempDir()
+    if (config !== undefined) writeText(dir, "bad.yaml", config)
+    const before = listing(dir)
+    const result = await runBin(args, { cwd: dir, unset: ["AUTOGEN_CLI_TEST_UNSET_VAR"] })
+    expect(result.code, result.stderr).toBe(2)
+    for (const text of expected) expect(result.stderr).toContain(text)
+    // Nothing was started: no DB, no artifacts, no log file.
+    expect(listing(dir)).toEqual(before)
+    expect(result.stderr).not.toMatch(/\[START\]/)
+  })
+})
+
+describe("run: the summary line on stderr", () => {
+  it("is one line with kind, run id, status, duration and the mlflow ui command for the store", async () => {
+    const dir = tempDir()
+    const db = join(dir, "store", "runs.db")
+    writeText(
+      dir,
+      "conf.yaml",
+      commandConfig(
+        "console.log('hi')",
+        "logger_service: {sink: job.log}",
+        `mlflow_service: {tracking_uri: "sqlite:///${db}", artifact_root: ${JSON.stringify(join(dir, "artifacts"))}}`
+      )
+    )
+    const started = performance.now()
+    const result = await runBin(["run", "conf.yaml"], { cwd: dir })
+    const elapsed = (performance.now() - started) / 1000
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout).toBe("")
+    expect(lines(result.stderr)).toHaveLength(1)
+    const summary = parseSummary(lines(result.stderr)[0])
+    expect(summary).toMatchObject({ kind: "CommandJob", status: "FINISHED", uri: `sqlite:///${db}` })
+    expect(summary.seconds).toBeGreaterThan(0)
+    expect(summary.seconds).toBeLessThan(elapsed)
+    expect(sqliteRuns(db).map((row) => row.run_uuid)).toEqual([summary.runId])
+  })
+
+  it("--quiet hides it (and the run still happens)", async () => {
+    const dir = tempDir()
+    writeText(dir, "conf.yaml", commandConfig("console.log('hi')", "logger_service: {sink: job.log}"))
+    for (const flag of ["--quiet", "-q"]) {
+      const result = await runBin(["run", flag, "conf.yaml"], { cwd: dir })
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stderr).toBe("")
+    }
+    expect(sqliteRuns(join(dir, "mlflow.db")).map((row) => row.status)).toEqual(["FINISHED", "FINISHED"])
+  })
+
+  it("is a JSON line when the job logs JSON", async () => {
+    const dir = tempDir()
+    writeText(dir, "conf.yaml", commandConfig("console.log('hi')", "logger_service: {format: json}"))
+    const result = await runBin(["run", "conf.yaml"], { cwd: dir })
+    expect(result.code, result.stderr).toBe(0)
+    // The logger writes to stderr too: every line there is JSON, the summary last.
+    const records = lines(result.stderr).map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(records.length).toBeGreaterThan(1)
+    const summary = records.at(-1)
+    expect(summary).toEqual({
+      summary: true,
+      kind: "CommandJob",
+      run_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      status: "FINISHED",
+      duration_seconds: expect.any(Number),
+      view: "mlflow ui --backend-store-uri sqlite:///mlflow.db"
+    })
+    expect(records.slice(0, -1).some((record) => "summary" in record)).toBe(false)
+    expect(sqliteRuns(join(dir, "mlflow.db")).map((row) => row.run_uuid)).toEqual([summary?.run_id])
+  })
+})
+
+describe("summaryLine and whereToLook", () => {
+  const info = { runId: "0123456789abcdef0123456789abcdef" } as RunInfo
+  const job = (format: "pretty" | "json", trackingUri = "sqlite:///mlflow.db") =>
+    new CommandJob({
+      command: ["true"],
+      logger_service: { sink: "stderr", level: "INFO", format, colorize: false },
+      mlflow_service: { tracking_uri: trackingUri, artifact_root: "./mlruns", experiment_name: "x" }
+    })
+
+  it("whereToLook: the mlflow ui command for sqlite, the URL without credentials for a server, nowhere for memory", () => {
+    expect(whereToLook("sqlite:///mlflow.db")).toBe("mlflow ui --backend-store-uri sqlite:///mlflow.db")
+    expect(whereToLook("https://ana:s3cret@mlflow.example.com:5000")).not.toContain("s3cret")
+    expect(whereToLook("https://ana:s3cret@mlflow.example.com:5000")).toContain("mlflow.example.com:5000")
+    expect(whereToLook("none")).toMatch(/^nowhere/)
+    expect(whereToLook("memory://")).toMatch(/^nowhere/)
+  })
+
+  it("summaryLine: pretty and JSON, with and without a run, for each status", () => {
+    expect(summaryLine({ job: job("pretty") }, info, Exit.succeed(1), 1.234)).toBe(
+      "CommandJob FINISHED in 1.23 s (run 0123456789abcdef0123456789abcdef); view: mlflow ui --backend-store-uri sqlite:///mlflow.db"
+    )
+    expect(summaryLine({ job: job("pretty", "memory://") }, undefined, Exit.fail("no"), 0.5)).toBe(
+      "CommandJob FAILED in 0.50 s (no run); view: nowhere: the run was kept in memory only (tracking_uri none/memory)"
+    )
+    const json = JSON.parse(summaryLine({ job: job("json") }, info, Exit.failCause(Cause.interrupt()), 2.34567))
+    expect(json).toEqual({
+      summary: true,
+      kind: "CommandJob",
+      run_id: info.runId,
+      status: "KILLED",
+      duration_seconds: 2.346,
+      view: "mlflow ui --backend-store-uri sqlite:///mlflow.db"
+    })
+    expect(JSON.parse(summaryLine({ job: job("json") }, undefined, Exit.succeed(1), 0)).run_id).toBeNull()
+  })
+})
+
+describe("validate", () => {
+  it("prints the normalized configuration (defaults filled, secrets masked), exits 0 and writes nothing", async () => {
+    const dir = tempDir()
+    writeText(
+      dir,
+      "conf.yaml",
+      [
+        "job:",
+        "  KIND: CommandJob",
+        "  command: [node, -e, \"console.log('x')\"]",
+        "  env: {API_TOKEN: s3cret-value}",
+        "  logger_service: {sink: job.log, level: INFO}",
+        ""
+      ].join("\n")
+    )
+    const before = listing(dir)
+    const result = await runBin(["validate", "conf.yaml", "-e", "job: {timeout: 9}"], { cwd: dir })
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stderr).toBe("")
+    expect(result.stdout).not.toContain("s3cret-value")
+    expect(parse(result.stdout)).toEqual({
+      job: {
+        KIND: "CommandJob",
+        command: ["node", "-e", "console.log('x')"],
+        env: { API_TOKEN: "<redacted>" },
+        timeout: 9,
+        logger_service: { sink: "job.log", level: "INFO", format: "pretty", colorize: true },
+        alerts_service: { enable: true, app_name: "autogen-team", timeout: 5 },
+        mlflow_service: {
+          tracking_uri: "sqlite:///mlflow.db",
+          artifact_root: "./mlruns",
+          experiment_name: "autogen-team"
+        }
+      }
+    })
+    expect(listing(dir)).toEqual(before)
+  })
+
+  it("the normalized output is itself a valid configuration", async () => {
+    const dir = tempDir()
+    writeText(dir, "conf.yaml", commandConfig("console.log('x')", "timeout: 3"))
+    const first = await runBin(["validate", "conf.yaml"], { cwd: dir })
+    expect(first.code, first.stderr).toBe(0)
+    writeText(dir, "normalized.yaml", first.stdout)
+    const second = await runBin(["validate", "normalized.yaml"], { cwd: dir })
+    expect(second.code, second.stderr).toBe(0)
+    expect(second.stdout).toBe(first.stdout)
+    expect(listing(dir)).toEqual(["conf.yaml", "normalized.yaml"])
+  })
+
+  it("exits 2 on an invalid configuration, naming the file, line, column and path", async () => {
+    const dir = tempDir()
+    writeText(dir, "conf.yaml", commandConfig("console.log('x')", "timeout: -1"))
+    const result = await runBin(["validate", "conf.yaml"], { cwd: dir })
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toMatch(/conf\.yaml:5:3 job\.timeout: /)
+    expect(listing(dir)).toEqual(["conf.yaml"])
+  })
+})
+
+/**
+ * Ajv 2020-12 with every error listed; strict, so a keyword Ajv does not know fails the compile. Except
+ * `strictTuples`: it flags open tuples (`prefixItems` + `items`), which is how a non-empty array is written.
+ */
+const ajv = () => new Ajv2020({ allErrors: true, strict: true, strictTuples: false })
+
+const schemaOf = async (args: ReadonlyArray<string>): Promise<Record<string, unknown>> => {
+  const dir = tempDir()
+  const result = await runBin(["schema", ...args], { cwd: dir })
+  expect(result.code, result.stderr).toBe(0)
+  expect(listing(dir)).toEqual([])
+  return JSON.parse(result.stdout) as Record<string, unknown>
+}
+
+const confs = readdirSync(join(repoRoot, "confs"))
+  .filter((name) => /\.ya?ml$/.test(name))
+  .map((name) => ({ name, value: parse(readFileSync(join(repoRoot, "confs", name), "utf8")) as unknown }))
+
+const kindOf = (value: unknown): unknown =>
+  (value as { readonly job?: { readonly KIND?: unknown } } | null)?.job?.KIND ?? undefined
+
+describe("schema", () => {
+  it("validates every configuration under confs/ (TuningJob ones with --jobs) and rejects broken ones", async () => {
+    expect(confs.map((conf) => conf.name)).toEqual(expect.arrayContaining(["command.yaml", "tuning.yaml"]))
+    const stock = ajv().compile(await schemaOf([]))
+    const withTuning = ajv().compile(await schemaOf(["--jobs", tuningModule]))
+    for (const conf of confs) {
+      const validate = kindOf(conf.value) === "TuningJob" ? withTuning : stock
+      expect(validate(conf.value), `${conf.name}: ${JSON.stringify(validate.errors)}`).toBe(true)
+      expect(withTuning(conf.value), conf.name).toBe(true)
+    }
+    // The stock bin does not know TuningJob: its schema refuses a TuningJob configuration.
+    const tuning = confs.find((conf) => kindOf(conf.value) === "TuningJob")
+    expect(tuning).toBeDefined()
+    expect(stock(tuning?.value)).toBe(false)
+
+    const command = confs.find((conf) => conf.name === "command.yaml")!.value as { job: Record<string, unknown> }
+    const broken: ReadonlyArray<readonly [string, unknown]> = [
+      ["unknown key in the job", { job: { ...command.job, bogus: 1 } }],
+      ["unknown top-level key", { ...command, extra: true }],
+      ["unknown key in a service", { job: { ...command.job, logger_service: { levle: "INFO" } } }],
+      ["wrong type", { job: { ...command.job, timeout: "60" } }],
+      ["wrong enum value", { job: { ...command.job, logger_service: { level: "VERBOSE" } } }],
+      ["unknown KIND", { job: { ...command.job, KIND: "NoSuchJob" } }],
+      ["missing required field", { job: { KIND: "CommandJob" } }],
+      ["no job", {}]
+    ]
+    for (const [name, value] of broken) {
+      expect(stock(value), name).toBe(false)
+      expect(withTuning(value), name).toBe(false)
+    }
+  })
+
+  it("has the defaults and descriptions of the service settings", async () => {
+    const schema = await schemaOf([])
+    const defs = schema.$defs as Record<string, { properties: Record<string, Record<string, unknown>> }>
+    const command = Object.values(defs).find((def) => def.properties?.command !== undefined)
+    expect(command).toBeDefined()
+    const service = (name: string) =>
+      command!.properties[name] as { properties: Record<string, Record<string, unknown>>; default: unknown }
+    expect(service("logger_service").properties.level).toMatchObject({
+      default: "DEBUG",
+      description: expect.stringMatching(/level/i),
+      enum: ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+    })
+    expect(service("logger_service").default).toEqual({
+      sink: "stderr",
+      level: "DEBUG",
+      format: "pretty",
+      colorize: true
+    })
+    for (const name of ["logger_service", "alerts_service", "mlflow_service"]) {
+      expect(service(name).properties, name).not.toEqual({})
+      for (const [key, property] of Object.entries(service(name).properties)) {
+        expect(property.description, `${name}.${key}`).toEqual(expect.any(String))
+        expect(property, `${name}.${key}`).toHaveProperty("default")
+      }
+    }
+    expect(service("mlflow_service").properties.tracking_uri?.default).toBe("sqlite:///mlflow.db")
+    expect(command!.properties.command?.description).toEqual(expect.any(String))
+  })
+
+  it("agrees with the decoder: what validate accepts, the schema accepts, and what it refuses, the schema refuses", async () => {
+    const validate = ajv().compile(await schemaOf([]))
+    const documents: ReadonlyArray<unknown> = [
+      { job: { KIND: "CommandJob", command: ["node"] } },
+      { job: { KIND: "CommandJob", command: ["node"], timeout: 1.5, env: { A: "b" } } },
+      // KIND is required in a file, even with a single known kind.
+      { job: { command: ["node"] } },
+      { job: { KIND: "CommandJob", command: [] } },
+      { job: { KIND: "CommandJob", command: ["node"], timeout: 0 } },
+      { job: { KIND: "CommandJob", command: ["node"], alerts_service: { enable: "yes" } } }
+    ]
+    const dir = tempDir()
+    const verdicts = await Promise.all(
+      documents.map(async (document, index) => {
+        writeText(dir, `doc${index}.json`, JSON.stringify(document))
+        const result = await runBin(["validate", `doc${index}.json`], { cwd: dir })
+        return { document, decoder: result.code === 0, schema: validate(document) }
+      })
+    )
+    expect(verdicts.map((verdict) => verdict.decoder)).toEqual([true, true, false, false, false, false])
+    for (const verdict of verdicts) expect(verdict.schema, JSON.stringify(verdict.document)).toBe(verdict.decoder)
+  })
+})
+
+/** The rows of a help section (`ARGUMENTS`, `FLAGS`, …): each is `<name and type>  <description>`. */
+const helpSection = (help: string, title: string): ReadonlyArray<{ readonly name: string; readonly text: string }> => {
+  const section = help.split(/\n(?=[A-Z ]+\n)/).find((part) => part.trimStart().startsWith(`${title}\n`))
+  if (section === undefined) return []
+  return lines(section)
+    .slice(1)
+    .map((line) => {
+      const [name = "", text = ""] = line.trim().split(/\s{2,}/)
+      return { name, text }
+    })
+}
+
+describe("--help", () => {
+  const expectations: ReadonlyArray<{
+    readonly command: ReadonlyArray<string>
+    readonly usage: string
+    readonly arguments: ReadonlyArray<string>
+    readonly flags: ReadonlyArray<string>
+  }> = [
+    { command: [], usage: "autogen-team <subcommand> [flags]", arguments: [], flags: [] },
+    {
+      command: ["run"],
+      usage: "autogen-team run [flags] <files...>",
+      arguments: ["files..."],
+      flags: ["--extra, -e", "--jobs", "--quiet, -q"]
+    },
+    {
+      command: ["validate"],
+      usage: "autogen-team validate [flags] <files...>",
+      arguments: ["files..."],
+      flags: ["--extra, -e", "--jobs"]
+    },
+    { command: ["schema"], usage: "autogen-team schema [flags]", arguments: [], flags: ["--jobs"] },
+    { command: ["kinds"], usage: "autogen-team kinds [flags]", arguments: [], flags: ["--jobs"] }
+  ]
+
+  it.each(expectations)("$command: every argument and flag with a description", async (expected) => {
+    const dir = tempDir()
+    const result = await runBin([...expected.command, "--help"], { cwd: dir })
+    expect(result.code, result.stderr).toBe(0)
+    const help = result.stdout
+    expect(help).toContain(expected.usage)
+    const description = helpSection(help, "DESCRIPTION")
+    expect(description.length).toBeGreaterThan(0)
+    const args = helpSection(help, "ARGUMENTS")
+    const flags = helpSection(help, "FLAGS")
+    expect(args.map((row) => row.name.split(" ")[0])).toEqual(expected.arguments)
+    expect(flags.map((row) => row.name.replace(/ (string|<.*>)$/, ""))).toEqual(expected.flags)
+    for (const row of [...args, ...flags, ...helpSection(help, "GLOBAL FLAGS")]) {
+      expect(row.text.length, `${row.name} has no description`).toBeGreaterThan(10)
+    }
+    if (expected.command.length === 0) {
+      const subcommands = helpSection(help, "SUBCOMMANDS")
+      expect(subcommands.map((row) => row.name)).toEqual(["run", "validate", "schema", "kinds"])
+      for (const row of subcommands) expect(row.text.length, row.name).toBeGreaterThan(10)
+    }
+    if (expected.command[0] === "run") {
+      // The exit codes are part of the contract and of the help.
+      expect(help).toMatch(/0 success, 1 job failed, 2 bad invocation or configuration, 130 SIGINT, 143 SIGTERM/)
+    }
+    expect(listing(dir)).toEqual([])
+  })
+})
