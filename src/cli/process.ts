@@ -5,7 +5,7 @@
  * @module
  */
 
-import { NodeServices } from "@effect/platform-node"
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import * as Cause from "effect/Cause"
 import { Command } from "effect/cli"
 import { isCliError } from "effect/cli/CliError"
@@ -36,33 +36,53 @@ export const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
   return Cause.hasInterruptsOnly(exit.cause) ? ExitCode.sigint : ExitCode.jobFailed
 }
 
+/** Failures the CLI already reported itself (the job's logger, the config message, the CLI's own usage error). */
+const alreadyReported = (cause: Cause.Cause<unknown>): boolean =>
+  Cause.hasInterruptsOnly(cause) ||
+  cause.reasons.every(
+    (reason) =>
+      reason._tag === "Fail" &&
+      (isCliError(reason.error) ||
+        (typeof reason.error === "object" &&
+          reason.error !== null &&
+          "_tag" in reason.error &&
+          (reason.error._tag === "InvocationError" || reason.error._tag === "JobFailed")))
+  )
+
 /**
- * Runs `command` with `argv` as the process's work: the first SIGINT or SIGTERM interrupts it and, once all
- * finalizers have run, the process exits with 130 or 143. A second signal while stopping exits at once.
+ * Runs `command` with `argv` as the process's work, through `NodeRuntime.runMain`: the first SIGINT or
+ * SIGTERM interrupts it and, once all finalizers have run, the process exits with 130 or 143 (runMain alone
+ * says 130 for both). A second signal while stopping exits at once. A failure nothing reported yet (a bug,
+ * not a job failure) is printed before the process exits with 1.
  */
 export const runMain = <Name extends string, Input, E, ContextInput>(
   command: Command.Command<Name, Input, ContextInput, E, never>,
   options: { readonly version: string; readonly argv?: ReadonlyArray<string> | undefined }
 ): void => {
   const argv = options.argv ?? process.argv.slice(2)
-  const program = Command.runWith(command, { version: options.version })(argv).pipe(Effect.provide(NodeServices.layer))
-  const fiber = Effect.runFork(program)
   let received: NodeJS.Signals | undefined
+  // Registered before runMain's own listener (which interrupts the fiber), so the signal is known by then.
   const onSignal = (signal: NodeJS.Signals) => {
-    if (received !== undefined) {
-      process.exit(signalCodes[signal] ?? ExitCode.jobFailed)
-    }
+    if (received !== undefined) process.exit(signalCodes[signal] ?? ExitCode.jobFailed)
     received = signal
-    fiber.interruptUnsafe()
   }
   process.on("SIGINT", onSignal)
   process.on("SIGTERM", onSignal)
-  fiber.addObserver((exit) => {
-    process.off("SIGINT", onSignal)
-    process.off("SIGTERM", onSignal)
-    const code = received === undefined ? exitCodeOf(exit) : (signalCodes[received] ?? ExitCode.jobFailed)
-    process.exitCode = code
-    // Let stdout/stderr drain and the loop empty by itself; leave anyway if something still holds it open.
-    setTimeout(() => process.exit(code), 2_000).unref()
-  })
+  Command.runWith(command, { version: options.version })(argv).pipe(
+    Effect.provide(NodeServices.layer),
+    NodeRuntime.runMain({
+      disableErrorReporting: true,
+      teardown: (exit, onExit) => {
+        process.off("SIGINT", onSignal)
+        process.off("SIGTERM", onSignal)
+        if (Exit.isFailure(exit) && !alreadyReported(exit.cause)) process.stderr.write(`${Cause.pretty(exit.cause)}\n`)
+        const code = received === undefined ? exitCodeOf(exit) : (signalCodes[received] ?? ExitCode.jobFailed)
+        process.exitCode = code
+        // runMain exits at once on a signal or a non-zero code; on success the loop empties by itself, and
+        // this leaves anyway if something (a stray timer of a job) still holds it open.
+        setTimeout(() => process.exit(code), 2_000).unref()
+        onExit(code)
+      }
+    })
+  )
 }
