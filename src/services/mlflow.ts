@@ -28,7 +28,7 @@ import type {
   Tag,
   TrackingStore
 } from "../tracking/store.js"
-import { TrackingError } from "../tracking/store.js"
+import { displayUri, TrackingError } from "../tracking/store.js"
 import {
   chunkBatch,
   MlflowLimits,
@@ -42,14 +42,19 @@ import { ServiceStartError } from "./errors.js"
 export const MlflowConfig = Schema.Struct({
   /**
    * Where runs are recorded: `sqlite:///relative.db` or `sqlite:////absolute.db` (MLflow's own schema,
-   * readable by `mlflow ui`), `memory://` (kept in this process only), or `none` (same as `memory://`).
+   * readable by `mlflow ui`), `http(s)://host[:port]` (an MLflow tracking server, through its REST API),
+   * `memory://` (kept in this process only), or `none` (same as `memory://`).
    */
   tracking_uri: Schema.NonEmptyString.pipe(
-    withDefault("sqlite:///mlflow.db", "Tracking URI: sqlite:///path.db (embedded, MLflow schema), memory:// or none.")
+    withDefault(
+      "sqlite:///mlflow.db",
+      "Tracking URI: sqlite:///path.db (embedded, MLflow schema), http(s)://host:port (MLflow server), memory:// or none."
+    )
   ),
   /**
    * Where a new experiment of the embedded store keeps its artifacts (`<artifact_root>/<experiment id>`),
    * relative to the working directory; `./mlruns` as MLflow's own client. Existing experiments keep theirs.
+   * A tracking server decides this itself (`mlflow server --artifacts-destination`).
    */
   artifact_root: Schema.NonEmptyString.pipe(
     withDefault("./mlruns", "Artifact root of new experiments in the embedded store (default ./mlruns).")
@@ -57,6 +62,18 @@ export const MlflowConfig = Schema.Struct({
   /** The experiment runs are recorded in; created when missing. */
   experiment_name: Schema.NonEmptyString.pipe(
     withDefault("autogen-team", "Experiment the job's runs are recorded in (created when missing).")
+  ),
+  /**
+   * Tracking servers only: the seconds one tracking operation may take, retries included, before it fails.
+   * Connection errors, timeouts, 408, 429 and 5xx answers are retried within it, so a server that restarts
+   * within the budget loses nothing; an unreachable server fails the job's start after it.
+   */
+  retry_budget: Schema.Finite.check(Schema.isGreaterThan(0)).pipe(
+    withDefault(30, "Tracking servers: seconds one operation may take, retries included, before it fails.")
+  ),
+  /** Tracking servers only: the seconds one HTTP request may wait for its response before it is retried. */
+  request_timeout: Schema.Finite.check(Schema.isGreaterThan(0)).pipe(
+    withDefault(10, "Tracking servers: seconds one HTTP request may wait for its response (then it is retried).")
   )
 })
 /** Decoded MLflow configuration. */
@@ -131,9 +148,6 @@ export const CurrentRun = Context.Reference<Run | undefined>("autogen-team/servi
 /** The MLflow status a run ends with, from how its scope ended. */
 export const statusFromExit = (exit: Exit.Exit<unknown, unknown>): RunStatus =>
   Exit.isSuccess(exit) ? "FINISHED" : Cause.hasInterruptsOnly(exit.cause) ? "KILLED" : "FAILED"
-
-/** Removes credentials (`user:password@`) from a URI before it is shown anywhere. */
-export const displayUri = (uri: string): string => uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1")
 
 /** How long buffered metric points wait at most before they are written. */
 const metricFlushInterval = Duration.seconds(1)
@@ -233,9 +247,19 @@ const openStore = (
       (sqlite) => sqlite.makeSqliteStore({ uri, artifactRoot: config.artifact_root })
     )
   }
-  const reason = /^https?:/i.test(uri)
-    ? `tracking URI ${displayUri(uri)}: http(s) tracking servers are not supported yet; use sqlite:///mlflow.db`
-    : `tracking URI ${displayUri(uri)} is not supported: use sqlite:///path.db, memory:// or none`
+  if (/^https?:\/\//i.test(uri)) {
+    // Loaded on demand, like SQLite: only jobs that talk to a server load the HTTP client.
+    return Effect.flatMap(
+      Effect.promise(() => import("../tracking/rest.js")),
+      (rest) =>
+        rest.makeRestStore({
+          uri,
+          retryBudget: Duration.seconds(config.retry_budget),
+          requestTimeout: Duration.seconds(config.request_timeout)
+        })
+    )
+  }
+  const reason = `tracking URI ${displayUri(uri)} is not supported: use sqlite:///path.db, http(s)://host:port, memory:// or none`
   return Effect.fail(new ServiceStartError({ service: "Mlflow", reason }))
 }
 
@@ -323,20 +347,32 @@ const makeRun = (store: TrackingStore, info: RunInfo): Effect.Effect<RunResource
   Effect.map(Semaphore.make(1), (writing) => {
     let pending: Array<Metric> = []
 
-    // One writer at a time keeps points in the order they were logged; on failure the points are put back
-    // so the next flush retries them instead of losing them.
+    // One writer at a time keeps points in the order they were logged. Whatever stops a write before the end
+    // (a failure, or interruption while a request is in flight) puts the points not yet written back in front,
+    // so the next flush sends them again: nothing is lost, and a store that already has a point ignores it.
     const flush: Effect.Effect<void, TrackingError> = writing.withPermits(1)(
       Effect.suspend(() => {
         if (pending.length === 0) return Effect.void
         const points = pending
         pending = []
-        return Effect.forEach(chunkBatch({ metrics: points }), (batch) => store.logBatch(info.runId, batch), {
-          discard: true
-        }).pipe(
-          Effect.tapError(() =>
-            Effect.sync(() => {
-              pending = [...points, ...pending]
-            })
+        let written = 0
+        return Effect.forEach(
+          chunkBatch({ metrics: points }),
+          (batch) =>
+            Effect.tap(
+              store.logBatch(info.runId, batch),
+              Effect.sync(() => {
+                written += batch.metrics?.length ?? 0
+              })
+            ),
+          { discard: true }
+        ).pipe(
+          Effect.onExit((exit) =>
+            Exit.isSuccess(exit)
+              ? Effect.void
+              : Effect.sync(() => {
+                  pending = [...points.slice(written), ...pending]
+                })
           )
         )
       })
@@ -396,4 +432,4 @@ const makeRun = (store: TrackingStore, info: RunInfo): Effect.Effect<RunResource
     }
   })
 
-export { MlflowValidationError, TrackingError }
+export { displayUri, MlflowValidationError, TrackingError }

@@ -204,6 +204,14 @@ export const makeMemoryStore = (): MemoryTrackingStore => {
       return [...entries.values()].sort((a, b) => a.path.localeCompare(b.path))
     })
 
+  const getArtifact: TrackingStore["getArtifact"] = (run, artifactPath) =>
+    Effect.flatMap(findRun("get artifact", run.runId), (stored) => {
+      const bytes = stored.artifacts.get(posix.normalize(artifactPath))
+      return bytes === undefined
+        ? fail("get artifact", `run ${run.runId} has no artifact ${JSON.stringify(artifactPath)}`)
+        : Effect.succeed(bytes.slice())
+    })
+
   return {
     uri: memoryUri,
     getOrCreateExperiment,
@@ -216,6 +224,7 @@ export const makeMemoryStore = (): MemoryTrackingStore => {
       Effect.map(findRun("get metric history", runId), (run) =>
         run.metrics.filter((metric) => metric.key === key).sort((a, b) => a.step - b.step || a.timestamp - b.timestamp)
       ),
+    getArtifact,
     listArtifacts,
     experiments: Effect.sync(() => [...experiments]),
     runs: Effect.sync(() => [...runs.values()].map(snapshot)),

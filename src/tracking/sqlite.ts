@@ -46,6 +46,7 @@ import {
   TrackingError,
   type TrackingStore
 } from "./store.js"
+import { artifactPathSegments, MlflowValidationError } from "./validation.js"
 
 /** Where a `sqlite:` tracking URI points: a file (absolute path) or a private in-memory database. */
 export type SqliteLocation = { readonly _tag: "File"; readonly path: string } | { readonly _tag: "Memory" }
@@ -662,6 +663,7 @@ const makeStore = (db: Database.Database, target: Target, artifactRoot: string):
     putArtifact: (run, artifactPath, source) => putArtifact(target, run, artifactPath, source),
     getRun: (runId) => attempt("getRun", target, () => readRun.deferred(runId)),
     getMetricHistory: (runId, key) => attempt("getMetricHistory", target, () => readMetricHistory.deferred(runId, key)),
+    getArtifact: (run, artifactPath) => getArtifact(target, run, artifactPath),
     listArtifacts: (run) => listArtifacts(target, run)
   }
 }
@@ -685,17 +687,15 @@ const localArtifactDir = (artifactUri: string): string => {
   return path.resolve(artifactUri)
 }
 
-/** Splits a relative POSIX artifact path, refusing anything that could land outside the run's directory. */
-const artifactSegments = (artifactPath: string): ReadonlyArray<string> => {
-  const shown = JSON.stringify(artifactPath)
-  if (artifactPath.includes("\0")) refuse(`artifact path ${shown} contains a NUL byte`)
-  if (artifactPath.startsWith("/") || artifactPath.includes("\\") || /^[A-Za-z]:/.test(artifactPath)) {
-    refuse(`artifact path ${shown} must be a relative POSIX path`)
-  }
-  const segments = artifactPath.split("/").filter((segment) => segment !== "" && segment !== ".")
-  if (segments.includes("..")) refuse(`artifact path ${shown} must not contain '..'`)
-  if (segments.length === 0) refuse(`artifact path ${shown} names no file`)
-  return segments
+/** The local file behind an artifact path of a run, refusing any path that could land outside the run. */
+const artifactFile = (run: RunInfo, artifactPath: string): string => {
+  const segments = artifactPathSegments(artifactPath)
+  if (segments instanceof MlflowValidationError) return refuse(segments.message)
+  const root = localArtifactDir(run.artifactUri)
+  const destination = path.join(root, ...segments)
+  const inside = path.relative(root, destination)
+  if (inside.startsWith("..") || path.isAbsolute(inside)) refuse(`artifact path ${artifactPath} escapes the run`)
+  return destination
 }
 
 const putArtifact = (
@@ -705,13 +705,7 @@ const putArtifact = (
   source: ArtifactSource
 ): Effect.Effect<void, TrackingError> =>
   Effect.gen(function* () {
-    const file = yield* attempt("putArtifact", target, () => {
-      const root = localArtifactDir(run.artifactUri)
-      const destination = path.join(root, ...artifactSegments(artifactPath))
-      const inside = path.relative(root, destination)
-      if (inside.startsWith("..") || path.isAbsolute(inside)) refuse(`artifact path ${artifactPath} escapes the run`)
-      return destination
-    })
+    const file = yield* attempt("putArtifact", target, () => artifactFile(run, artifactPath))
     const directory = path.dirname(file)
     // Written beside the target then renamed over it: readers see the old file or the new one, never a half.
     const temp = path.join(directory, `.${path.basename(file)}.${randomUUID().replaceAll("-", "")}.tmp`)
@@ -730,6 +724,16 @@ const putArtifact = (
       catch: (cause) => toTrackingError("putArtifact", target, cause)
     })
   })
+
+const getArtifact = (target: Target, run: RunInfo, artifactPath: string): Effect.Effect<Uint8Array, TrackingError> =>
+  Effect.flatMap(
+    attempt("getArtifact", target, () => artifactFile(run, artifactPath)),
+    (file) =>
+      Effect.tryPromise({
+        try: async () => new Uint8Array(await fsp.readFile(file)),
+        catch: (cause) => toTrackingError("getArtifact", target, cause)
+      })
+  )
 
 const walkArtifacts = async (root: string, relative: string, into: Array<ArtifactEntry>): Promise<void> => {
   const entries = await fsp.readdir(path.join(root, relative), { withFileTypes: true })

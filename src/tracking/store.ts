@@ -94,6 +94,12 @@ export interface ArtifactEntry {
 }
 
 /**
+ * Removes credentials (`user:password@`) from a URI before it is shown anywhere: every {@link TrackingError}
+ * and log line names its store by this form.
+ */
+export const displayUri = (uri: string): string => uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1")
+
+/**
  * Why a tracking operation failed: which operation, against which store (URI without credentials), and the
  * reason. The underlying exception, if any, is kept in `cause` for debugging.
  */
@@ -136,6 +142,8 @@ export interface TrackingStore {
   readonly getRun: (runId: string) => Effect.Effect<RunData, TrackingError>
   /** Every point of one metric, ordered by step then timestamp. */
   readonly getMetricHistory: (runId: string, key: string) => Effect.Effect<ReadonlyArray<Metric>, TrackingError>
+  /** The content of one artifact file of a run; fails when there is none at `artifactPath`. */
+  readonly getArtifact: (run: RunInfo, artifactPath: string) => Effect.Effect<Uint8Array, TrackingError>
   /** Lists the artifact tree of a run, recursively, files and directories. */
   readonly listArtifacts: (run: RunInfo) => Effect.Effect<ReadonlyArray<ArtifactEntry>, TrackingError>
 }

@@ -185,3 +185,20 @@ export const chunkBatch = (batch: LogBatch): ReadonlyArray<LogBatch> => {
   }
   return chunks
 }
+
+/**
+ * The segments of an artifact path (relative, POSIX, relative to the run's artifact root), or the rule it
+ * breaks: no NUL byte, no absolute or Windows path, no backslash, no `..`, and at least one name. `.` and
+ * empty segments are dropped, so `logs/./deep//job.log` is `logs/deep/job.log`.
+ */
+export const artifactPathSegments = (artifactPath: string): ReadonlyArray<string> | MlflowValidationError => {
+  const refuse = (rule: string) => new MlflowValidationError({ path: "artifact path", value: artifactPath, rule })
+  if (artifactPath.includes("\0")) return refuse("artifact paths must not contain a NUL byte")
+  if (artifactPath.startsWith("/") || artifactPath.includes("\\") || /^[A-Za-z]:/.test(artifactPath)) {
+    return refuse("artifact paths are relative POSIX paths")
+  }
+  const segments = artifactPath.split("/").filter((segment) => segment !== "" && segment !== ".")
+  if (segments.includes("..")) return refuse("artifact paths must not contain '..'")
+  if (segments.length === 0) return refuse("an artifact path must name a file")
+  return segments
+}

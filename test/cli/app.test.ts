@@ -393,7 +393,9 @@ describe("validate", () => {
         mlflow_service: {
           tracking_uri: "sqlite:///mlflow.db",
           artifact_root: "./mlruns",
-          experiment_name: "autogen-team"
+          experiment_name: "autogen-team",
+          retry_budget: 30,
+          request_timeout: 10
         }
       }
     })

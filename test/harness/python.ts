@@ -10,10 +10,10 @@
 
 import { spawn, spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, it } from "@effect/vitest"
+import { freePort } from "./net.js"
 
 /** The mlflow release every interop test is written against. */
 export const MLFLOW_VERSION = "3.18.0"
@@ -141,18 +141,6 @@ export const pythonJson = async <T>(
     throw new Error(`Python printed no JSON on its last line:\n${result.stdout}\n${result.stderr}`)
   }
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.unref()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))))
-    })
-  })
 
 /** Options of {@link startMlflowServer}. */
 export interface MlflowServerOptions {

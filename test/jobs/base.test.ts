@@ -26,6 +26,7 @@ import {
   runJob,
   ServiceStartError
 } from "../../src/index.js"
+import { freePort } from "../harness/net.js"
 
 class TrainingJob extends Job<TrainingJob>()("TrainingJob", {
   epochs: Schema.Int,
@@ -91,7 +92,9 @@ describe("Job definition", () => {
     expect(training.mlflow_service).toEqual({
       tracking_uri: "sqlite:///mlflow.db",
       artifact_root: "./mlruns",
-      experiment_name: "autogen-team"
+      experiment_name: "autogen-team",
+      retry_budget: 30,
+      request_timeout: 10
     })
   })
 
@@ -378,16 +381,34 @@ describe("runJob fault injection", () => {
     }).pipe(Effect.provide(recorders))
   )
 
-  it.effect("an http tracking URI fails with a clear 'not supported yet' start error", () =>
-    Effect.gen(function* () {
-      const error = yield* Effect.flip(
-        runJob(training, {
-          ...testServices,
-          mlflow: Mlflow.layer({ tracking_uri: "http://127.0.0.1:5000", experiment_name: "x" })
-        })
-      )
-      expect(error.message).toMatch(/not supported yet/)
-    }).pipe(Effect.provide(recorders))
+  it.live(
+    "an unreachable tracking server fails the start within its retry budget (+1 s), naming the URI without credentials",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* Effect.promise(() => freePort())
+        const started = Date.now()
+        const error = yield* Effect.flip(
+          runJob(training, {
+            ...testServices,
+            mlflow: Mlflow.layer({
+              tracking_uri: `http://ana:secret@127.0.0.1:${port}`,
+              experiment_name: "x",
+              retry_budget: 1.5
+            })
+          })
+        )
+        const elapsed = Date.now() - started
+        assert.instanceOf(error, ServiceStartError)
+        expect((error as ServiceStartError).service).toBe("Mlflow")
+        expect(error.message).toContain(
+          `getOrCreateExperiment failed on http://127.0.0.1:${port}: cannot connect (ECONNREFUSED)`
+        )
+        expect(error.message).toContain("the retry budget (mlflow_service.retry_budget: 1.5 s)")
+        expect(error.message).not.toContain("secret")
+        expect(elapsed).toBeLessThan(1500 + 1000)
+        expect(yield* lifecycleLines).toEqual(["[START] Logger", "[START] Alerts", "[STOP] Alerts", "[STOP] Logger"])
+        expect(yield* MemoryTracking.runs).toEqual([])
+      }).pipe(Effect.provide(recorders))
   )
 
   it.effect("a failing stop does not skip later stops, and the job's error stays primary", () =>

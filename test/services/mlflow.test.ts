@@ -262,16 +262,16 @@ describe("Mlflow.layer", () => {
     }).pipe(Effect.provide(Logger.layerTest), Effect.provide(LogCapture.layer))
   )
 
-  it.effect("an unsupported or http URI is a ServiceStartError naming it without credentials", () =>
+  it.effect("an unsupported URI is a ServiceStartError naming it without credentials and the URIs that work", () =>
     Effect.gen(function* () {
       const start = (uri: string) => Effect.flip(Layer.build(Mlflow.layer({ tracking_uri: uri })).pipe(Effect.scoped))
-      const http = yield* start("https://ana:pw@mlflow.example.com")
-      assert.instanceOf(http, ServiceStartError)
-      expect(http.message).toBe(
-        "Mlflow service could not start: tracking URI https://mlflow.example.com: http(s) tracking servers are not supported yet; use sqlite:///mlflow.db"
+      const unknown = yield* start("postgresql://ana:pw@db/mlflow")
+      assert.instanceOf(unknown, ServiceStartError)
+      expect(unknown.message).toBe(
+        "Mlflow service could not start: tracking URI postgresql://db/mlflow is not supported: use sqlite:///path.db, http(s)://host:port, memory:// or none"
       )
-      const unknown = yield* start("postgresql://db/mlflow")
-      expect(unknown.message).toMatch(/postgresql:\/\/db\/mlflow is not supported/)
+      const malformed = yield* start("http//mlflow.example.com")
+      expect(malformed.message).toMatch(/http\/\/mlflow\.example\.com is not supported/)
     })
   )
 
