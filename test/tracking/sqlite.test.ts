@@ -8,11 +8,11 @@ import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import { makeSqliteStore, parseSqliteUri } from "../../src/tracking/sqlite.js"
 import { KNOWN_REVISIONS, MLFLOW_VERSION, SCHEMA_DDL, SCHEMA_REVISION } from "../../src/tracking/sqlite-schema.js"
-import type { ArtifactEntry, Metric, TrackingStore } from "../../src/tracking/store.js"
+import type { Metric, TrackingStore } from "../../src/tracking/store.js"
 import { describeInterop, pythonJson, startMlflowServer } from "../harness/python.js"
+import { MAX_FLOAT, storeSuite } from "./store-suite.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
-const MAX_FLOAT = 1.7976931348623157e308
 
 const dirs: Array<string> = []
 afterAll(() => {
@@ -69,10 +69,6 @@ const newRun = (store: TrackingStore, experimentName: string, runName: string, s
       tags: []
     })
   })
-
-/** MLflow's stored form of a value: NaN stays NaN here (compared via is_nan), ±Infinity becomes ±max float. */
-const clamp = (value: number): number =>
-  value === Number.POSITIVE_INFINITY ? MAX_FLOAT : value === Number.NEGATIVE_INFINITY ? -MAX_FLOAT : value
 
 describe("parseSqliteUri", () => {
   it.effect("reads paths the way MLflow (SQLAlchemy) does", () =>
@@ -192,20 +188,15 @@ describe("SqliteTrackingStore", () => {
     })
   )
 
-  it.effect("gets or creates experiments like MLflow", () =>
+  it.effect("numbers experiments and places their artifacts as MLflow does; refuses deleted experiments and runs", () =>
     Effect.gen(function* () {
       const dir = tempDir()
       const file = path.join(dir, "mlflow.db")
       const store = yield* openStore(dir)
       const first = yield* store.getOrCreateExperiment("tuning")
-      expect(first).toMatchObject({
-        experimentId: "1",
-        name: "tuning",
-        artifactLocation: path.join(dir, "mlruns", "1"),
-        lifecycleStage: "active"
-      })
-      expect(yield* store.getOrCreateExperiment("tuning")).toEqual(first)
+      expect(first).toMatchObject({ experimentId: "1", artifactLocation: path.join(dir, "mlruns", "1") })
       expect((yield* store.getOrCreateExperiment("other")).experimentId).toBe("2")
+      const run = yield* newRun(store, "other", "r")
 
       query(file, "UPDATE experiments SET lifecycle_stage = 'deleted' WHERE name = 'tuning'")
       const error = yield* Effect.flip(store.getOrCreateExperiment("tuning"))
@@ -215,11 +206,15 @@ describe("SqliteTrackingStore", () => {
         store.createRun({ experimentId: "1", runName: "r", userId: "u", startTime: 1, tags: [] })
       )
       expect(runError.reason).toContain("'active'")
-      expect((yield* Effect.flip(store.getOrCreateExperiment(" "))).reason).toContain("empty")
+
+      query(file, "UPDATE runs SET lifecycle_stage = 'deleted'")
+      const deleted = yield* Effect.flip(store.logBatch(run.runId, { tags: [{ key: "a", value: "3" }] }))
+      expect(deleted.reason).toContain("'active'")
+      expect((yield* Effect.flip(store.endRun(run.runId, "FAILED", 1))).reason).toContain("'active'")
     })
   )
 
-  it.effect("creates runs with exactly the row MLflow's create_run writes", () =>
+  it.effect("creates runs with exactly the row MLflow's create_run writes, and nothing for a refused one", () =>
     Effect.gen(function* () {
       const dir = tempDir()
       const file = path.join(dir, "mlflow.db")
@@ -232,8 +227,6 @@ describe("SqliteTrackingStore", () => {
         startTime: 1234,
         tags: [{ key: "job.kind", value: "tuning" }]
       })
-      expect(run.runId).toMatch(/^[0-9a-f]{32}$/)
-      expect(run.artifactUri).toBe(`${experiment.artifactLocation}/${run.runId}/artifacts`)
       expect(query(file, "SELECT * FROM runs")).toEqual([
         {
           run_uuid: run.runId,
@@ -256,8 +249,7 @@ describe("SqliteTrackingStore", () => {
         { key: "job.kind", value: "tuning" },
         { key: "mlflow.runName", value: "trial" }
       ])
-
-      const conflict = yield* Effect.flip(
+      yield* Effect.flip(
         store.createRun({
           experimentId: experiment.experimentId,
           runName: "a",
@@ -266,198 +258,65 @@ describe("SqliteTrackingStore", () => {
           tags: [{ key: "mlflow.runName", value: "b" }]
         })
       )
-      expect(conflict.reason).toContain("different values")
-      const missing = yield* Effect.flip(
-        store.createRun({ experimentId: "99", runName: "a", userId: "u", startTime: 1, tags: [] })
-      )
-      expect(missing.reason).toContain("experiment 99 does not exist")
+      yield* Effect.flip(store.createRun({ experimentId: "99", runName: "a", userId: "u", startTime: 1, tags: [] }))
       expect(query(file, "SELECT count(*) AS n FROM runs")).toEqual([{ n: 1 }])
-
-      yield* store.endRun(run.runId, "FINISHED", 5678)
-      const data = yield* store.getRun(run.runId)
-      expect(data.info).toEqual({ ...run, status: "FINISHED", endTime: 5678 })
     })
   )
 
-  it.effect("params are write-once: a conflict fails the whole batch", () =>
-    Effect.gen(function* () {
-      const dir = tempDir()
-      const store = yield* openStore(dir)
-      const run = yield* newRun(store, "e", "r")
-      yield* store.logBatch(run.runId, { params: [{ key: "lr", value: "0.1" }] })
-      // The same value again is fine.
-      yield* store.logBatch(run.runId, { params: [{ key: "lr", value: "0.1" }] })
-      const error = yield* Effect.flip(
-        store.logBatch(run.runId, {
-          params: [
-            { key: "batch", value: "32" },
-            { key: "lr", value: "0.2" }
-          ],
-          metrics: [{ key: "loss", value: 1, timestamp: 10, step: 0 }],
-          tags: [{ key: "t", value: "v" }]
-        })
-      )
-      expect(error.operation).toBe("logBatch")
-      expect(error.reason).toContain(`"lr"`)
-      expect(error.reason).toContain(`"0.1"`)
-      expect(error.reason).toContain(`"0.2"`)
-      const data = yield* store.getRun(run.runId)
-      expect(data.params).toEqual([{ key: "lr", value: "0.1" }])
-      expect(data.tags).toEqual([{ key: "mlflow.runName", value: "r" }])
-      expect(data.latestMetrics).toEqual([])
-      expect(yield* store.getMetricHistory(run.runId, "loss")).toEqual([])
-
-      const inBatch = yield* Effect.flip(
-        store.logBatch(run.runId, {
-          params: [
-            { key: "x", value: "1" },
-            { key: "x", value: "2" }
-          ]
-        })
-      )
-      expect(inBatch.reason).toContain(`"x"`)
-    })
-  )
-
-  it.effect("ignores duplicate metric points and encodes NaN and ±Infinity as MLflow does", () =>
-    Effect.gen(function* () {
-      const dir = tempDir()
-      const file = path.join(dir, "mlflow.db")
-      const store = yield* openStore(dir)
-      const run = yield* newRun(store, "e", "r")
-      const points: ReadonlyArray<Metric> = [
-        { key: "m", value: 1.5, timestamp: 100, step: 0 },
-        { key: "m", value: Number.NaN, timestamp: 101, step: 1 },
-        { key: "m", value: Number.POSITIVE_INFINITY, timestamp: 102, step: 2 },
-        { key: "m", value: Number.NEGATIVE_INFINITY, timestamp: 103, step: 3 },
-        { key: "m", value: 1.5, timestamp: 100, step: 0 }
-      ]
-      yield* store.logBatch(run.runId, { metrics: points })
-      yield* store.logBatch(run.runId, { metrics: points })
-      expect(query(file, `SELECT value, timestamp, step, is_nan FROM metrics ORDER BY step`)).toEqual([
-        { value: 1.5, timestamp: 100, step: 0, is_nan: 0 },
-        { value: 0, timestamp: 101, step: 1, is_nan: 1 },
-        { value: MAX_FLOAT, timestamp: 102, step: 2, is_nan: 0 },
-        { value: -MAX_FLOAT, timestamp: 103, step: 3, is_nan: 0 }
-      ])
-      expect(yield* store.getMetricHistory(run.runId, "m")).toEqual([
-        { key: "m", value: 1.5, timestamp: 100, step: 0 },
-        { key: "m", value: Number.NaN, timestamp: 101, step: 1 },
-        { key: "m", value: MAX_FLOAT, timestamp: 102, step: 2 },
-        { key: "m", value: -MAX_FLOAT, timestamp: 103, step: 3 }
-      ])
-      // A point differing only in value is a new point (the key includes the value).
-      yield* store.logBatch(run.runId, { metrics: [{ key: "m", value: 2.5, timestamp: 100, step: 0 }] })
-      expect((yield* store.getMetricHistory(run.runId, "m")).length).toBe(5)
-      const bad = yield* Effect.flip(
-        store.logBatch(run.runId, { metrics: [{ key: "m", value: 1, timestamp: 1.5, step: 0 }] })
-      )
-      expect(bad.reason).toContain("integers")
-    })
-  )
-
-  it.effect("keeps latest_metrics as the greatest point by (step, timestamp, value)", () =>
-    Effect.gen(function* () {
-      const dir = tempDir()
-      const file = path.join(dir, "mlflow.db")
-      const store = yield* openStore(dir)
-      const run = yield* newRun(store, "e", "r")
-      const latest = () =>
-        query<{ value: number; timestamp: number; step: number; is_nan: number }>(
-          file,
-          `SELECT value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid = ? AND "key" = 'm'`,
-          run.runId
+  it.effect(
+    "writes params, metrics and latest_metrics as MLflow's SQL store: is_nan, clamped ±Infinity, no duplicates",
+    () =>
+      Effect.gen(function* () {
+        const dir = tempDir()
+        const file = path.join(dir, "mlflow.db")
+        const store = yield* openStore(dir)
+        const run = yield* newRun(store, "e", "r")
+        const points: ReadonlyArray<Metric> = [
+          { key: "m", value: 1.5, timestamp: 100, step: 0 },
+          { key: "m", value: Number.NaN, timestamp: 101, step: 1 },
+          { key: "m", value: Number.POSITIVE_INFINITY, timestamp: 102, step: 2 },
+          { key: "m", value: Number.NEGATIVE_INFINITY, timestamp: 103, step: 3 },
+          { key: "m", value: 1.5, timestamp: 100, step: 0 }
+        ]
+        yield* store.logBatch(run.runId, { metrics: points, params: [{ key: "lr", value: "0.1" }] })
+        yield* store.logBatch(run.runId, { metrics: points, params: [{ key: "lr", value: "0.1" }] })
+        expect(query(file, `SELECT value, timestamp, step, is_nan FROM metrics ORDER BY step`)).toEqual([
+          { value: 1.5, timestamp: 100, step: 0, is_nan: 0 },
+          { value: 0, timestamp: 101, step: 1, is_nan: 1 },
+          { value: MAX_FLOAT, timestamp: 102, step: 2, is_nan: 0 },
+          { value: -MAX_FLOAT, timestamp: 103, step: 3, is_nan: 0 }
+        ])
+        expect(query(file, `SELECT "key", value FROM params`)).toEqual([{ key: "lr", value: "0.1" }])
+        expect(query(file, `SELECT value, timestamp, step, is_nan FROM latest_metrics`)).toEqual([
+          { value: -MAX_FLOAT, timestamp: 103, step: 3, is_nan: 0 }
+        ])
+        yield* store.logBatch(run.runId, { metrics: [{ key: "m", value: Number.NaN, timestamp: 104, step: 4 }] })
+        expect(query(file, `SELECT value, timestamp, step, is_nan FROM latest_metrics`)).toEqual([
+          { value: 0, timestamp: 104, step: 4, is_nan: 1 }
+        ])
+        const conflict = yield* Effect.flip(store.logBatch(run.runId, { params: [{ key: "lr", value: "0.2" }] }))
+        expect(conflict.reason).toBe(
+          `params are write-once in MLflow: param "lr" already has value "0.1", refusing new value "0.2" ` +
+            `(run ${run.runId}); nothing of the batch was written`
         )
-      const log = (value: number, timestamp: number, step: number) =>
-        store.logBatch(run.runId, { metrics: [{ key: "m", value, timestamp, step }] })
-
-      yield* log(1, 100, 5)
-      expect(latest()).toEqual([{ value: 1, timestamp: 100, step: 5, is_nan: 0 }])
-      // A lower step logged later (with a later timestamp) does not replace it.
-      yield* log(2, 200, 3)
-      expect(latest()).toEqual([{ value: 1, timestamp: 100, step: 5, is_nan: 0 }])
-      // Same step, later timestamp wins; same step and timestamp, greater value wins; smaller value does not.
-      yield* log(0.5, 150, 5)
-      expect(latest()).toEqual([{ value: 0.5, timestamp: 150, step: 5, is_nan: 0 }])
-      yield* log(0.7, 150, 5)
-      expect(latest()).toEqual([{ value: 0.7, timestamp: 150, step: 5, is_nan: 0 }])
-      yield* log(0.6, 150, 5)
-      expect(latest()).toEqual([{ value: 0.7, timestamp: 150, step: 5, is_nan: 0 }])
-      // Within one batch the greatest point wins whatever its position; NaN compares as its stored 0.
-      yield* store.logBatch(run.runId, {
-        metrics: [
-          { key: "m", value: 3, timestamp: 300, step: 9 },
-          { key: "m", value: Number.NaN, timestamp: 400, step: 10 },
-          { key: "m", value: 4, timestamp: 500, step: 8 }
-        ]
       })
-      expect(latest()).toEqual([{ value: 0, timestamp: 400, step: 10, is_nan: 1 }])
-      const data = yield* store.getRun(run.runId)
-      expect(data.latestMetrics).toEqual([{ key: "m", value: Number.NaN, timestamp: 400, step: 10 }])
-    })
   )
 
-  it.effect("upserts tags, renames the run through mlflow.runName, and refuses writes to deleted runs", () =>
-    Effect.gen(function* () {
-      const dir = tempDir()
-      const file = path.join(dir, "mlflow.db")
-      const store = yield* openStore(dir)
-      const run = yield* newRun(store, "e", "r")
-      yield* store.logBatch(run.runId, { tags: [{ key: "a", value: "1" }] })
-      yield* store.logBatch(run.runId, {
-        tags: [
-          { key: "a", value: "2" },
-          { key: "mlflow.runName", value: "renamed" }
-        ]
-      })
-      const data = yield* store.getRun(run.runId)
-      expect(data.tags).toEqual([
-        { key: "a", value: "2" },
-        { key: "mlflow.runName", value: "renamed" }
-      ])
-      expect(data.info.runName).toBe("renamed")
-
-      const unknown = yield* Effect.flip(store.logBatch("0".repeat(32), { tags: [{ key: "a", value: "1" }] }))
-      expect(unknown.reason).toContain("does not exist")
-      query(file, "UPDATE runs SET lifecycle_stage = 'deleted'")
-      const deleted = yield* Effect.flip(store.logBatch(run.runId, { tags: [{ key: "a", value: "3" }] }))
-      expect(deleted.reason).toContain("'active'")
-      expect((yield* Effect.flip(store.endRun(run.runId, "FAILED", 1))).operation).toBe("endRun")
-    })
-  )
-
-  it.effect("stores artifacts atomically under the run and refuses paths that escape it", () =>
+  it.effect("writes artifacts under the run's directory atomically, and refuses a location that is not local", () =>
     Effect.gen(function* () {
       const dir = tempDir()
       const store = yield* openStore(dir)
       const run = yield* newRun(store, "e", "r")
-      expect(yield* store.listArtifacts(run)).toEqual([])
-      const source = path.join(dir, "source.yaml")
-      fs.writeFileSync(source, "a: 1\n")
-      yield* store.putArtifact(run, "config/job.yaml", { _tag: "File", path: source })
-      yield* store.putArtifact(run, "logs/./deep//job.log", { _tag: "Bytes", bytes: new TextEncoder().encode("hello") })
+      yield* store.putArtifact(run, "logs/deep/job.log", { _tag: "Bytes", bytes: new TextEncoder().encode("hello") })
       yield* store.putArtifact(run, "logs/deep/job.log", { _tag: "Bytes", bytes: new TextEncoder().encode("hello!") })
       expect(fs.readFileSync(path.join(run.artifactUri, "logs", "deep", "job.log"), "utf8")).toBe("hello!")
-      expect(yield* store.listArtifacts(run)).toEqual<ReadonlyArray<ArtifactEntry>>([
-        { path: "config", isDir: true, fileSize: null },
-        { path: "config/job.yaml", isDir: false, fileSize: 5 },
-        { path: "logs", isDir: true, fileSize: null },
-        { path: "logs/deep", isDir: true, fileSize: null },
-        { path: "logs/deep/job.log", isDir: false, fileSize: 6 }
-      ])
       // No temporary file is left behind.
       expect(fs.readdirSync(path.join(run.artifactUri, "logs", "deep"))).toEqual(["job.log"])
-
-      for (const bad of ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a\\..\\b", "C:/x", "", "./"]) {
-        const error = yield* Effect.flip(store.putArtifact(run, bad, { _tag: "Bytes", bytes: new Uint8Array(1) }))
-        expect(error.operation).toBe("putArtifact")
-      }
-      expect(fs.existsSync(path.join(dir, "mlruns", "1", "escape.txt"))).toBe(false)
-      const missing = yield* Effect.flip(
-        store.putArtifact(run, "x.txt", { _tag: "File", path: path.join(dir, "does-not-exist") })
+      const escaping = yield* Effect.flip(
+        store.putArtifact(run, "../../escape.txt", { _tag: "Bytes", bytes: new Uint8Array(1) })
       )
-      expect(missing.reason).toContain("ENOENT")
-      expect(fs.existsSync(path.join(run.artifactUri, "x.txt"))).toBe(false)
+      expect(escaping.reason).toContain("'..'")
+      expect(fs.existsSync(path.join(dir, "mlruns", "escape.txt"))).toBe(false)
       const remote = yield* Effect.flip(
         store.putArtifact({ ...run, artifactUri: "s3://bucket/1/abc/artifacts" }, "x.txt", {
           _tag: "Bytes",
@@ -603,62 +462,18 @@ process.stdin.once("data", () => {
 })
 
 // ---------------------------------------------------------------------------------------------------------------
-// Proof by Python mlflow itself
+// The contract every store keeps, proved with Python mlflow as the oracle (store-suite.ts), on a fresh file each
 
-/** Prints, as JSON, what `MlflowClient` reads back for the given experiments (all runs, histories, artifacts). */
-const READ_BACK = `
-import json, math, sys
-from mlflow.tracking import MlflowClient
+storeSuite("SqliteTrackingStore", () =>
+  Effect.gen(function* () {
+    const dir = tempDir()
+    const store = yield* openStore(dir)
+    return { store, oracleUri: uriOf(path.join(dir, "mlflow.db")), cwd: dir }
+  })
+)
 
-uri, names = sys.argv[1], json.loads(sys.argv[2])
-client = MlflowClient(tracking_uri=uri)
-
-def num(value):
-    return "NaN" if isinstance(value, float) and math.isnan(value) else value
-
-def walk(run_id, path=None):
-    out = []
-    for f in client.list_artifacts(run_id, path):
-        out.append({"path": f.path, "isDir": f.is_dir, "fileSize": f.file_size})
-        if f.is_dir:
-            out.extend(walk(run_id, f.path))
-    return out
-
-result = {}
-for name in names:
-    exp = client.get_experiment_by_name(name)
-    runs = {}
-    for run in client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"]):
-        info = run.info
-        runs[info.run_id] = {
-            "info": {
-                "runId": info.run_id, "runName": info.run_name, "experimentId": info.experiment_id,
-                "userId": info.user_id, "status": info.status, "startTime": info.start_time,
-                "endTime": info.end_time, "artifactUri": info.artifact_uri, "lifecycleStage": info.lifecycle_stage,
-            },
-            "params": run.data.params,
-            "tags": run.data.tags,
-            "latest": {k: num(v) for k, v in run.data.metrics.items()},
-            "history": {
-                k: sorted(
-                    [{"key": m.key, "value": num(m.value), "step": m.step, "timestamp": m.timestamp}
-                     for m in client.get_metric_history(info.run_id, k)],
-                    key=lambda m: (m["step"], m["timestamp"]),
-                )
-                for k in run.data.metrics
-            },
-            "artifacts": walk(info.run_id),
-        }
-    result[name] = {
-        "experiment": {
-            "experimentId": exp.experiment_id, "name": exp.name, "artifactLocation": exp.artifact_location,
-            "lifecycleStage": exp.lifecycle_stage, "creationTime": exp.creation_time,
-            "lastUpdateTime": exp.last_update_time,
-        },
-        "runs": runs,
-    }
-print(json.dumps(result))
-`
+// ---------------------------------------------------------------------------------------------------------------
+// What only the SQLite store can show Python mlflow: its schema, and a server on its file
 
 /** Table constraints: the one part of its DDL that Python mlflow emits in no stable order (it iterates sets). */
 const TABLE_CONSTRAINT = /^\s*(CONSTRAINT|FOREIGN KEY|CHECK|UNIQUE|PRIMARY KEY)\b/
@@ -678,42 +493,7 @@ const schemaOf = (file: string) =>
     return { ...row, sql: [...lines.filter((line) => !TABLE_CONSTRAINT.test(line)), ...constraints].join("\n") }
   })
 
-type PyNumber = number | "NaN"
-interface PyRun {
-  readonly info: Record<string, unknown>
-  readonly params: Record<string, string>
-  readonly tags: Record<string, string>
-  readonly latest: Record<string, PyNumber>
-  readonly history: Record<string, ReadonlyArray<{ key: string; value: PyNumber; step: number; timestamp: number }>>
-  readonly artifacts: ReadonlyArray<ArtifactEntry>
-}
-type PyReadBack = Record<string, { experiment: Record<string, unknown>; runs: Record<string, PyRun> }>
-
-const readBack = (uri: string, names: ReadonlyArray<string>, cwd: string) =>
-  Effect.promise(() => pythonJson<PyReadBack>(READ_BACK, [uri, JSON.stringify(names)], { cwd }))
-
-/** How Python reports a value we logged. */
-const asPython = (value: number): PyNumber => (Number.isNaN(value) ? "NaN" : clamp(value))
-
-/** What a store reads back, in the shape of {@link READ_BACK}'s runs. */
-const expectedRun = (store: TrackingStore, runId: string, keys: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    const data = yield* store.getRun(runId)
-    const history: Record<string, ReadonlyArray<{ key: string; value: PyNumber; step: number; timestamp: number }>> = {}
-    for (const key of keys) {
-      history[key] = (yield* store.getMetricHistory(runId, key)).map((m) => ({ ...m, value: asPython(m.value) }))
-    }
-    return {
-      info: data.info,
-      params: Object.fromEntries(data.params.map((p) => [p.key, p.value])),
-      tags: Object.fromEntries(data.tags.map((t) => [t.key, t.value])),
-      latest: Object.fromEntries(data.latestMetrics.map((m) => [m.key, asPython(m.value)])),
-      history,
-      artifacts: yield* store.listArtifacts(data.info)
-    }
-  })
-
-describeInterop("SqliteTrackingStore and Python mlflow", () => {
+describeInterop("SqliteTrackingStore: its file, read by Python mlflow", () => {
   it.live(
     "creates the same schema, revision and seed rows as Python mlflow",
     () =>
@@ -751,187 +531,6 @@ describeInterop("SqliteTrackingStore and Python mlflow", () => {
         expect(seeds(tsFile, tsDir)).toEqual(seeds(pyFile, pyDir))
       }),
     60_000
-  )
-
-  it.live(
-    "Python's MlflowClient reads back everything we write",
-    () =>
-      Effect.gen(function* () {
-        const dir = tempDir()
-        const file = path.join(dir, "mlflow.db")
-        const store = yield* openStore(dir)
-        const experiment = yield* store.getOrCreateExperiment("interop")
-        const run = yield* store.createRun({
-          experimentId: experiment.experimentId,
-          runName: "trial-1",
-          userId: "alice",
-          startTime: 1_700_000_000_123,
-          tags: [
-            { key: "job.kind", value: "tuning" },
-            { key: "mlflow.user", value: "alice" }
-          ]
-        })
-        const keys = ["loss", "acc", "lr"]
-        const special: Record<string, Record<number, number>> = {
-          loss: { 40: Number.NaN, 99: Number.NaN },
-          acc: { 50: Number.POSITIVE_INFINITY },
-          lr: { 20: Number.NEGATIVE_INFINITY }
-        }
-        const metrics: Array<Metric> = []
-        for (let step = 0; step < 100; step++) {
-          keys.forEach((key, k) => {
-            metrics.push({
-              key,
-              value: special[key]?.[step] ?? (k + 1) / (step + 1),
-              timestamp: 1_700_000_001_000 + step * 10 + k,
-              step
-            })
-          })
-        }
-        for (let i = 0; i < metrics.length; i += 70) {
-          yield* store.logBatch(run.runId, {
-            metrics: metrics.slice(i, i + 70),
-            ...(i === 0
-              ? {
-                  params: [
-                    { key: "lr", value: "0.001" },
-                    { key: "optimizer", value: "adam" }
-                  ],
-                  tags: [{ key: "host", value: "box" }]
-                }
-              : {})
-          })
-        }
-        yield* store.putArtifact(run, "config/job.yaml", { _tag: "Bytes", bytes: new TextEncoder().encode("a: 1\n") })
-        yield* store.putArtifact(run, "model.txt", { _tag: "Bytes", bytes: new TextEncoder().encode("weights") })
-        yield* store.endRun(run.runId, "FINISHED", 1_700_000_009_999)
-
-        const python = yield* readBack(uriOf(file), ["interop"], dir)
-        const mine = yield* expectedRun(store, run.runId, keys)
-        const theirs = python.interop!
-        expect(theirs.experiment).toEqual(experiment)
-        expect(Object.keys(theirs.runs)).toEqual([run.runId])
-        const pyRun = theirs.runs[run.runId]!
-        expect(pyRun.info).toEqual({ ...mine.info, status: "FINISHED", endTime: 1_700_000_009_999 })
-        expect(pyRun.params).toEqual({ lr: "0.001", optimizer: "adam" })
-        expect(pyRun.tags).toEqual({
-          "job.kind": "tuning",
-          "mlflow.user": "alice",
-          host: "box",
-          "mlflow.runName": "trial-1"
-        })
-        expect(pyRun.latest).toEqual({ loss: "NaN", acc: 2 / 100, lr: 3 / 100 })
-        expect(pyRun.latest).toEqual(mine.latest)
-        for (const key of keys) {
-          const logged = metrics
-            .filter((m) => m.key === key)
-            .map((m) => ({ key, value: asPython(m.value), step: m.step, timestamp: m.timestamp }))
-          expect(pyRun.history[key]).toEqual(logged)
-          expect(mine.history[key]).toEqual(logged)
-        }
-        expect(pyRun.artifacts).toEqual([
-          { path: "config", isDir: true, fileSize: null },
-          { path: "config/job.yaml", isDir: false, fileSize: 5 },
-          { path: "model.txt", isDir: false, fileSize: 7 }
-        ])
-        expect(pyRun.artifacts).toEqual(mine.artifacts)
-      }),
-    90_000
-  )
-
-  it.live(
-    "appends to a database Python created, and Python still reads everything",
-    () =>
-      Effect.gen(function* () {
-        const dir = tempDir()
-        const file = path.join(dir, "mlflow.db")
-        const uri = uriOf(file)
-        const created = yield* Effect.promise(() =>
-          pythonJson<{ experimentId: string; runId: string }>(
-            `
-import json, sys
-from mlflow.tracking import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
-client = MlflowClient(tracking_uri=sys.argv[1])
-exp_id = client.create_experiment("py-exp")
-run = client.create_run(exp_id, run_name="py-run", tags={"origin": "python"}, start_time=1700000000000)
-rid = run.info.run_id
-client.log_batch(rid, metrics=[Metric("loss", 1.0 / (i + 1), 1700000000100 + i, i) for i in range(10)],
-                 params=[Param("lr", "0.1")], tags=[RunTag("k", "v")])
-client.log_text(rid, "hello", "notes/hello.txt")
-client.set_terminated(rid, "FINISHED", end_time=1700000000999)
-print(json.dumps({"experimentId": exp_id, "runId": rid}))
-`,
-            [uri],
-            { cwd: dir }
-          )
-        )
-        const store = yield* openStore(dir)
-        const pyExperiment = yield* store.getOrCreateExperiment("py-exp")
-        expect(pyExperiment.experimentId).toBe(created.experimentId)
-        expect(pyExperiment.artifactLocation).toBe(path.join(dir, "mlruns", created.experimentId))
-        const pyRun = yield* store.getRun(created.runId)
-        expect(pyRun.info).toMatchObject({ runName: "py-run", status: "FINISHED", endTime: 1_700_000_000_999 })
-        expect(pyRun.params).toEqual([{ key: "lr", value: "0.1" }])
-        expect(pyRun.latestMetrics).toEqual([{ key: "loss", value: 0.1, timestamp: 1_700_000_000_109, step: 9 }])
-        expect(yield* store.listArtifacts(pyRun.info)).toEqual([
-          { path: "notes", isDir: true, fileSize: null },
-          { path: "notes/hello.txt", isDir: false, fileSize: 5 }
-        ])
-        // Params written by Python are write-once for us too.
-        const conflict = yield* Effect.flip(store.logBatch(created.runId, { params: [{ key: "lr", value: "0.2" }] }))
-        expect(conflict.reason).toContain(`"lr"`)
-
-        const ourRun = yield* store.createRun({
-          experimentId: pyExperiment.experimentId,
-          runName: "ts-run",
-          userId: "bob",
-          startTime: 1_700_000_001_000,
-          tags: []
-        })
-        yield* store.logBatch(ourRun.runId, {
-          metrics: [
-            { key: "loss", value: 0.5, timestamp: 1_700_000_001_100, step: 0 },
-            { key: "loss", value: 0.25, timestamp: 1_700_000_001_200, step: 1 }
-          ],
-          params: [{ key: "lr", value: "0.2" }]
-        })
-        yield* store.endRun(ourRun.runId, "FAILED", 1_700_000_001_999)
-        const tsExperiment = yield* store.getOrCreateExperiment("ts-exp")
-        expect(Number(tsExperiment.experimentId)).toBe(Number(created.experimentId) + 1)
-        const tsRun = yield* store.createRun({
-          experimentId: tsExperiment.experimentId,
-          runName: "ts-only",
-          userId: "bob",
-          startTime: 1_700_000_002_000,
-          tags: [{ key: "t", value: "1" }]
-        })
-        yield* store.putArtifact(tsRun, "a/b.txt", { _tag: "Bytes", bytes: new TextEncoder().encode("b") })
-
-        const python = yield* readBack(uri, ["py-exp", "ts-exp"], dir)
-        expect(Object.keys(python["py-exp"]!.runs)).toEqual([created.runId, ourRun.runId])
-        const theirs = python["py-exp"]!.runs
-        expect(theirs[created.runId]).toMatchObject({
-          info: { runName: "py-run", status: "FINISHED", userId: expect.any(String) },
-          params: { lr: "0.1" },
-          tags: { origin: "python", k: "v", "mlflow.runName": "py-run" },
-          latest: { loss: 0.1 },
-          artifacts: [
-            { path: "notes", isDir: true, fileSize: null },
-            { path: "notes/hello.txt", isDir: false, fileSize: 5 }
-          ]
-        })
-        expect(theirs[created.runId]!.history.loss).toHaveLength(10)
-        expect(theirs[ourRun.runId]).toEqual(yield* expectedRun(store, ourRun.runId, ["loss"]))
-        expect(theirs[ourRun.runId]!.info).toMatchObject({ status: "FAILED", endTime: 1_700_000_001_999 })
-        expect(python["ts-exp"]!.experiment).toEqual(tsExperiment)
-        expect(python["ts-exp"]!.runs[tsRun.runId]).toEqual(yield* expectedRun(store, tsRun.runId, []))
-        expect(python["ts-exp"]!.runs[tsRun.runId]!.artifacts).toEqual([
-          { path: "a", isDir: true, fileSize: null },
-          { path: "a/b.txt", isDir: false, fileSize: 1 }
-        ])
-      }),
-    90_000
   )
 
   it.live(
