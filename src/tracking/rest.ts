@@ -522,7 +522,10 @@ const makeStore = (context: StoreContext): TrackingStore => {
         orElse: () =>
           Effect.fail(
             attemptFailure({
-              reason: `no response within ${seconds(limit)}`,
+              reason:
+                limit < timeoutMs
+                  ? `no response within the ${seconds(limit)} left of the retry budget`
+                  : `no response within ${seconds(limit)} (mlflow_service.request_timeout)`,
               retryable: true,
               mayHaveReached: true
             })

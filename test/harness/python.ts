@@ -148,12 +148,21 @@ export interface MlflowServerOptions {
   /** Where the server stores proxied artifacts (`--artifacts-destination`); default `<cwd>/mlartifacts`. */
   readonly artifactsDestination?: string
   readonly cwd?: string
+  /** Listen on this port (to restart a server where its clients expect it); a free one by default. */
+  readonly port?: number
+  /** Server worker processes (`--workers`); 1 by default. */
+  readonly workers?: number
 }
 
-/** A running `mlflow server`; `stop` kills its whole process group and waits for it to exit. */
+/**
+ * A running `mlflow server`. `stop` ends its whole process group (SIGTERM, then SIGKILL) and waits for it to
+ * exit; `kill` SIGKILLs the group at once, as a crash or an OOM kill would.
+ */
 export interface MlflowServer {
   readonly url: string
+  readonly port: number
   readonly stop: () => Promise<void>
+  readonly kill: () => Promise<void>
 }
 
 const SERVER_START_TIMEOUT_MS = 60_000
@@ -163,7 +172,7 @@ const SERVER_START_TIMEOUT_MS = 60_000
  * The server runs in its own process group (it forks uvicorn and a job runner) so `stop` reaches them all.
  */
 export const startMlflowServer = async (options: MlflowServerOptions): Promise<MlflowServer> => {
-  const port = await freePort()
+  const port = options.port ?? (await freePort())
   const host = "127.0.0.1"
   const binDir = path.dirname(harness.python)
   const cli = path.join(binDir, "mlflow")
@@ -176,7 +185,7 @@ export const startMlflowServer = async (options: MlflowServerOptions): Promise<M
     "--port",
     String(port),
     "--workers",
-    "1",
+    String(options.workers ?? 1),
     "--backend-store-uri",
     options.backendStoreUri,
     // Host-header validation stays on; only the exact loopback origin we use is allowed.
@@ -228,6 +237,11 @@ export const startMlflowServer = async (options: MlflowServerOptions): Promise<M
     signalGroup("SIGKILL")
   }
 
+  const kill = async (): Promise<void> => {
+    signalGroup("SIGKILL")
+    await exited
+  }
+
   const url = `http://${host}:${port}`
   const deadline = Date.now() + SERVER_START_TIMEOUT_MS
   while (Date.now() < deadline) {
@@ -237,7 +251,7 @@ export const startMlflowServer = async (options: MlflowServerOptions): Promise<M
     }
     try {
       const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) })
-      if (response.ok) return { url, stop }
+      if (response.ok) return { url, port, stop, kill }
     } catch {
       // Not listening yet.
     }

@@ -1,11 +1,18 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, beforeAll } from "@effect/vitest"
+import { afterAll, assert, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import { makeRestStore } from "../../src/tracking/rest.js"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { Mlflow, MlflowValidationError } from "../../src/services/mlflow.js"
+import { makeRestStore, type RestStoreOptions } from "../../src/tracking/rest.js"
+import type { TrackingStore } from "../../src/tracking/store.js"
+import { freePort } from "../harness/net.js"
+import { type FaultProxy, startFaultProxy } from "../harness/proxy.js"
 import { describeInterop, type MlflowServer, startMlflowServer } from "../harness/python.js"
-import { storeSuite } from "./store-suite.js"
+import { storeSuite, uniqueName } from "./store-suite.js"
 
 const dirs: Array<string> = []
 afterAll(() => {
@@ -19,8 +26,52 @@ const tempDir = (): string => {
   return dir
 }
 
+const newRun = (store: TrackingStore, runName = "r") =>
+  Effect.gen(function* () {
+    const experiment = yield* store.getOrCreateExperiment(uniqueName("rest"))
+    return yield* store.createRun({
+      experimentId: experiment.experimentId,
+      runName,
+      userId: "tester",
+      startTime: 1_700_000_000_000,
+      tags: []
+    })
+  })
+
+describe("makeRestStore", () => {
+  it.live("refuses a tracking URI that is not http(s), without sending anything", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(makeRestStore({ uri: "http//nowhere" }))
+      expect(error.operation).toBe("open")
+      expect(error.reason).toContain("not a valid http(s) URL")
+      expect((yield* Effect.flip(makeRestStore({ uri: "ftp://ana:pw@host/x" }))).message).toBe(
+        "MLflow open failed on ftp://host/x: expected an http:// or https:// URL"
+      )
+    })
+  )
+
+  it.live("an unreachable server fails the operation past its budget (+1 s), naming the URI without credentials", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(() => freePort())
+      const store = yield* makeRestStore({ uri: `http://ana:s3cret@127.0.0.1:${port}/mlflow`, retryBudget: "1 second" })
+      const started = Date.now()
+      const error = yield* Effect.flip(store.getOrCreateExperiment("x"))
+      const elapsed = Date.now() - started
+      expect(error.uri).toBe(`http://127.0.0.1:${port}/mlflow`)
+      expect(error.message).toMatch(
+        new RegExp(
+          `^MLflow getOrCreateExperiment failed on http://127\\.0\\.0\\.1:${port}/mlflow: cannot connect \\(ECONNREFUSED\\); ` +
+            "still failing after \\d+ attempts over [\\d.]+ s, the retry budget \\(mlflow_service\\.retry_budget: 1 s\\)$"
+        )
+      )
+      expect(JSON.stringify(error)).not.toContain("s3cret")
+      expect(elapsed).toBeLessThan(1000 + 1000)
+    })
+  )
+})
+
 describeInterop("RestTrackingStore", () => {
-  // One sqlite-backed server for the shared suite: its tests keep apart by experiment name.
+  // One sqlite-backed server for the whole file: tests keep apart by experiment name.
   let server: MlflowServer
   let serverDir: string
   beforeAll(async () => {
@@ -36,4 +87,240 @@ describeInterop("RestTrackingStore", () => {
   storeSuite("RestTrackingStore on mlflow server (SQLite backend)", () =>
     Effect.map(makeRestStore({ uri: server.url }), (store) => ({ store, oracleUri: server.url, cwd: serverDir }))
   )
+
+  /** The runs of an experiment as the server itself lists them, read without our store. */
+  const serverRuns = (experimentId: string) =>
+    Effect.promise(async () => {
+      const response = await fetch(`${server.url}/api/2.0/mlflow/runs/search`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ experiment_ids: [experimentId], run_view_type: "ALL", max_results: 100 })
+      })
+      const body = (await response.json()) as {
+        runs?: ReadonlyArray<{ info: { run_id: string }; data: { tags?: ReadonlyArray<{ key: string }> } }>
+      }
+      return body.runs ?? []
+    })
+
+  describe("through a fault-injecting proxy", () => {
+    let proxy: FaultProxy
+    beforeAll(async () => {
+      proxy = await startFaultProxy({ target: server.url })
+    })
+    afterAll(() => proxy?.close())
+    beforeEach(() => proxy.clearFaults())
+
+    const proxied = (options: Partial<RestStoreOptions> = {}) => makeRestStore({ uri: proxy.url, ...options })
+
+    it.live("retries 429, 503 and lost connections, honouring Retry-After, and each point lands once", () =>
+      Effect.gen(function* () {
+        const store = yield* proxied()
+        const run = yield* newRun(store)
+        const before = proxy.seen("runs/log-batch").length
+        proxy.inject(
+          "runs/log-batch",
+          { kind: "status", status: 429, retryAfter: "1" },
+          { kind: "status", status: 503 },
+          { kind: "drop" },
+          { kind: "dropAfterForward" }
+        )
+        const metrics = Array.from({ length: 10 }, (_, step) => ({
+          key: "m",
+          value: step / 10,
+          timestamp: 1000 + step,
+          step
+        }))
+        yield* store.logBatch(run.runId, {
+          metrics,
+          params: [{ key: "lr", value: "0.1" }],
+          tags: [{ key: "t", value: "v" }]
+        })
+        const attempts = proxy.seen("runs/log-batch").slice(before)
+        expect(attempts.map((attempt) => attempt.fault)).toEqual([
+          "status",
+          "status",
+          "drop",
+          "dropAfterForward",
+          undefined
+        ])
+        // Retry-After: 1 is a floor for the wait after the 429, whatever the backoff would have chosen.
+        expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(1000)
+        // The batch reached the server twice (the lost answer, then the retry); MLflow kept every point once.
+        expect(yield* store.getMetricHistory(run.runId, "m")).toEqual(metrics)
+        const data = yield* store.getRun(run.runId)
+        expect(data.params).toEqual([{ key: "lr", value: "0.1" }])
+        expect(data.tags).toEqual([
+          { key: "mlflow.runName", value: "r" },
+          { key: "t", value: "v" }
+        ])
+      })
+    )
+
+    it.live("a run whose creation answer was lost is found by its request tag, not created twice", () =>
+      Effect.gen(function* () {
+        const store = yield* proxied()
+        const experiment = yield* store.getOrCreateExperiment(uniqueName("create"))
+        const create = (runName: string) =>
+          store.createRun({ experimentId: experiment.experimentId, runName, userId: "u", startTime: 1, tags: [] })
+        // The server created the run, but its answer never arrived: the retry must find that run.
+        proxy.inject("runs/create", { kind: "dropAfterForward" })
+        const searchesBefore = proxy.seen("runs/search").length
+        const lost = yield* create("lost-answer")
+        expect(proxy.seen("runs/search").length - searchesBefore).toBe(1)
+        // The request never reached the server: the retry looks, finds nothing, and creates it.
+        proxy.inject("runs/create", { kind: "drop" })
+        const dropped = yield* create("dropped-request")
+        const runs = yield* serverRuns(experiment.experimentId)
+        expect(runs.map((run) => run.info.run_id).sort()).toEqual([lost.runId, dropped.runId].sort())
+        for (const run of runs) {
+          expect((run.data.tags ?? []).map((tag) => tag.key)).toEqual(["mlflow.runName"])
+        }
+        expect(lost).toMatchObject({ runName: "lost-answer", status: "RUNNING" })
+      })
+    )
+
+    it.live("does not retry what the server refused, and shows its error_code and message", () =>
+      Effect.gen(function* () {
+        const store = yield* proxied()
+        const run = yield* newRun(store)
+        yield* store.logBatch(run.runId, { params: [{ key: "p", value: "1" }] })
+        const before = proxy.seen("runs/log-batch").length
+        const conflict = yield* Effect.flip(store.logBatch(run.runId, { params: [{ key: "p", value: "2" }] }))
+        expect(proxy.seen("runs/log-batch").length - before).toBe(1)
+        expect(conflict.reason).toMatch(
+          /^the server answered HTTP 400, INVALID_PARAMETER_VALUE: Changing param values is not allowed\./
+        )
+        const missing = yield* Effect.flip(store.getRun("f".repeat(32)))
+        expect(missing.reason).toBe(
+          `the server answered HTTP 404, RESOURCE_DOES_NOT_EXIST: Run with id=${"f".repeat(32)} not found`
+        )
+      })
+    )
+
+    it.live("a hung request times out and is retried; past the budget (+1 s) the operation fails", () =>
+      Effect.gen(function* () {
+        const store = yield* proxied({ requestTimeout: "300 millis", retryBudget: "1500 millis" })
+        const hangs = Array.from({ length: 20 }, () => ({ kind: "hang" }) as const)
+        proxy.inject("experiments/get-by-name", ...hangs)
+        const started = Date.now()
+        const error = yield* Effect.flip(store.getOrCreateExperiment(uniqueName("hung")))
+        const elapsed = Date.now() - started
+        expect(error.reason).toMatch(
+          /^no response within .+; still failing after \d+ attempts over [\d.]+ s, the retry budget/
+        )
+        // Every attempt was cut at the request timeout (or what was left of the budget), then retried.
+        expect(
+          proxy.seen("experiments/get-by-name").filter((request) => request.fault === "hang").length
+        ).toBeGreaterThan(2)
+        expect(elapsed).toBeLessThan(1500 + 1000)
+        proxy.clearFaults()
+        // The server asking to wait longer than the budget allows ends the retries at once.
+        const retryLater = yield* proxied({ retryBudget: "5 seconds" })
+        proxy.inject("runs/get", { kind: "status", status: 503, retryAfter: "120" })
+        const before = proxy.seen("runs/get").length
+        const refused = yield* Effect.flip(retryLater.getRun("a".repeat(32)))
+        expect(proxy.seen("runs/get").length - before).toBe(1)
+        expect(refused.reason).toContain("(it asked to retry after 120 s)")
+      })
+    )
+
+    it.live("invalid keys and values are refused before anything is sent, naming MLflow's rule", () =>
+      Effect.gen(function* () {
+        const store = yield* proxied()
+        const run = yield* newRun(store)
+        const sent = proxy.requests.length
+        const badKey = yield* Effect.flip(
+          store.logBatch(run.runId, { metrics: [{ key: "loss?", value: 1, timestamp: 1, step: 0 }] })
+        )
+        expect(badKey.reason).toContain("keys may only contain alphanumerics")
+        const longParam = yield* Effect.flip(
+          store.logBatch(run.runId, { params: [{ key: "p", value: "x".repeat(6001) }] })
+        )
+        expect(longParam.reason).toContain("param values are at most 6000 characters")
+        expect(proxy.requests.length).toBe(sent)
+
+        // The same through the Mlflow service, as a job logs.
+        const program = Effect.gen(function* () {
+          const mlflow = yield* Mlflow
+          return yield* mlflow.withRun({ name: "validated" }, (handle) =>
+            Effect.gen(function* () {
+              const before = proxy.requests.length
+              const problems = [
+                yield* Effect.flip(handle.logMetric("bad key!", 1)),
+                yield* Effect.flip(handle.logMetric("loss", 1, { step: 0.5 })),
+                yield* Effect.flip(handle.logParam("p", "x".repeat(6001))),
+                yield* Effect.flip(handle.setTag("t", "x".repeat(8001))),
+                yield* Effect.flip(handle.logParam("../escape", 1))
+              ]
+              expect(proxy.requests.length).toBe(before)
+              return problems
+            })
+          )
+        })
+        const problems = yield* program.pipe(
+          Effect.provide(Mlflow.layer({ tracking_uri: proxy.url, experiment_name: uniqueName("service") }))
+        )
+        for (const problem of problems) assert.instanceOf(problem, MlflowValidationError)
+        expect(problems.map((problem) => (problem as MlflowValidationError).rule)).toEqual([
+          expect.stringContaining("alphanumerics"),
+          "steps are integers",
+          "param values are at most 6000 characters (this one has 6001)",
+          "tag values are at most 8000 characters (this one has 8001)",
+          expect.stringContaining("must not resolve to another name")
+        ])
+      })
+    )
+  })
+
+  describe("credentials", () => {
+    let guarded: FaultProxy
+    beforeAll(async () => {
+      const basic = `Basic ${Buffer.from("ana:pa ss:wörd").toString("base64")}`
+      guarded = await startFaultProxy({
+        target: server.url,
+        authorize: (header) => header === "Bearer t0ken" || header === basic
+      })
+    })
+    afterAll(() => guarded?.close())
+
+    const withEnv = (env: Record<string, string>) =>
+      Effect.provide(Layer.succeed(ConfigProvider.ConfigProvider, ConfigProvider.fromEnvRecord(env)))
+
+    it.live("MLFLOW_TRACKING_TOKEN or USERNAME/PASSWORD authenticate, and neither ever shows", () =>
+      Effect.gen(function* () {
+        const viaToken = yield* makeRestStore({ uri: guarded.url }).pipe(withEnv({ MLFLOW_TRACKING_TOKEN: "t0ken" }))
+        yield* viaToken.getOrCreateExperiment(uniqueName("token"))
+        const viaBasic = yield* makeRestStore({ uri: guarded.url }).pipe(
+          withEnv({
+            MLFLOW_TRACKING_USERNAME: "ana",
+            MLFLOW_TRACKING_PASSWORD: "pa ss:wörd",
+            MLFLOW_TRACKING_TOKEN: "x"
+          })
+        )
+        yield* viaBasic.getOrCreateExperiment(uniqueName("basic"))
+        // user:password@ in the URI, when the environment names no credentials.
+        const inUri = guarded.url.replace("://", `://ana:${encodeURIComponent("pa ss:wörd")}@`)
+        const viaUri = yield* makeRestStore({ uri: inUri }).pipe(withEnv({}))
+        yield* viaUri.getOrCreateExperiment(uniqueName("uri"))
+        expect(viaUri.uri).toBe(guarded.url)
+
+        const before = guarded.requests.length
+        const wrong = yield* makeRestStore({ uri: guarded.url }).pipe(withEnv({ MLFLOW_TRACKING_TOKEN: "wr0ng" }))
+        const refused = yield* Effect.flip(wrong.getOrCreateExperiment(uniqueName("wrong")))
+        expect(guarded.requests.length - before).toBe(1)
+        expect(refused.message).toBe(
+          `MLflow getOrCreateExperiment failed on ${guarded.url}: the server answered HTTP 401, UNAUTHENTICATED: ` +
+            "You are not authenticated.; check MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
+        )
+        expect(JSON.stringify(refused)).not.toContain("wr0ng")
+        expect(String(refused)).not.toContain("wr0ng")
+        // Given explicitly, credentials are Redacted too.
+        const explicit = yield* makeRestStore({
+          uri: guarded.url,
+          credentials: { _tag: "Bearer", token: Redacted.make("t0ken") }
+        })
+        yield* explicit.getOrCreateExperiment(uniqueName("explicit"))
+      })
+    )
+  })
 })
