@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Python test harness: mlflow==3.18.0 in a venv at $VENV (default: <repo>/.venv).
+# Installs the Python test harness: mlflow==3.18.0 in a venv at $VENV (default: <repo>/.venv), plus psycopg 3
+# (SQLAlchemy 2's driver for postgresql:// URIs), with which the REST store's tests run `mlflow server` on
+# PostgreSQL.
 # Why not a plain `pip install mlflow==3.18.0`: that release pins mlflow-tracing==3.18.0, which the package
 # registry reachable here does not serve. mlflow-tracing only re-ships a subset of the `mlflow` package that
 # mlflow-skinny already contains, so we install mlflow + mlflow-skinny without resolution, then the rest of
@@ -8,17 +10,22 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 VENV=${VENV:-$(cd "$here/../.." && pwd)/.venv}
 MLFLOW_VERSION=3.18.0
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "
+pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
+# Whether the venv already imports these modules (and has the right mlflow).
+ready() {
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "
 import importlib.metadata as m, sys
 sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')
-import mlflow.server" 2>/dev/null; then
-  echo "harness: mlflow $MLFLOW_VERSION ready in $VENV"
+import $1" 2>/dev/null
+}
+if ready "mlflow.server, psycopg"; then
+  echo "harness: mlflow $MLFLOW_VERSION and psycopg ready in $VENV"
   exit 0
 fi
-python3 -m venv "$VENV"
-pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
-"${pip[@]}" --no-deps "mlflow==$MLFLOW_VERSION" "mlflow-skinny==$MLFLOW_VERSION"
-"$VENV/bin/python" - >"$VENV/mlflow-requirements.txt" <<'PY'
+if ! ready mlflow.server; then
+  python3 -m venv "$VENV"
+  "${pip[@]}" --no-deps "mlflow==$MLFLOW_VERSION" "mlflow-skinny==$MLFLOW_VERSION"
+  "$VENV/bin/python" - >"$VENV/mlflow-requirements.txt" <<'PY'
 import importlib.metadata as md
 for dist in ("mlflow", "mlflow-skinny"):
     for req in md.requires(dist) or []:
@@ -26,6 +33,8 @@ for dist in ("mlflow", "mlflow-skinny"):
             continue
         print(req)
 PY
-echo "harness: installing mlflow's requirements; pip will report mlflow-tracing==$MLFLOW_VERSION as missing: expected, see above"
-"${pip[@]}" -r "$VENV/mlflow-requirements.txt"
-"$VENV/bin/python" -c "import mlflow, mlflow.server; print('harness: mlflow', mlflow.__version__, 'installed in $VENV')"
+  echo "harness: installing mlflow's requirements; pip will report mlflow-tracing==$MLFLOW_VERSION as missing: expected, see above"
+  "${pip[@]}" -r "$VENV/mlflow-requirements.txt"
+fi
+"${pip[@]}" "psycopg[binary]"
+"$VENV/bin/python" -c "import mlflow, mlflow.server, psycopg; print('harness: mlflow', mlflow.__version__, 'and psycopg', psycopg.__version__, 'installed in $VENV')"

@@ -3,15 +3,20 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { Mlflow, MlflowValidationError } from "../../src/services/mlflow.js"
 import { makeRestStore, type RestStoreOptions } from "../../src/tracking/rest.js"
 import type { TrackingStore } from "../../src/tracking/store.js"
+import { lines, startFixture } from "../fixtures/cli-harness.js"
 import { freePort } from "../harness/net.js"
+import { describePostgres, type Postgres, startPostgres } from "../harness/postgres.js"
 import { type FaultProxy, startFaultProxy } from "../harness/proxy.js"
-import { describeInterop, type MlflowServer, startMlflowServer } from "../harness/python.js"
+import { describeInterop, type MlflowServer, pythonJson, startMlflowServer } from "../harness/python.js"
+import { selfSignedCertificate } from "../harness/tls.js"
 import { storeSuite, uniqueName } from "./store-suite.js"
 
 const dirs: Array<string> = []
@@ -323,4 +328,214 @@ describeInterop("RestTrackingStore", () => {
       })
     )
   })
+
+  describe("https", () => {
+    let tls: FaultProxy
+    let certFile: string
+    beforeAll(async () => {
+      const certificate = selfSignedCertificate(tempDir())
+      certFile = certificate.certFile
+      tls = await startFaultProxy({
+        target: server.url,
+        tls: { key: certificate.key, cert: certificate.cert },
+        authorize: (header) => header === "Bearer tls-t0ken"
+      })
+    })
+    afterAll(() => tls?.close())
+
+    it.live("a job process reaches an https server through a private CA (NODE_EXTRA_CA_CERTS) with its token", () =>
+      Effect.gen(function* () {
+        const experimentName = uniqueName("https")
+        const result = yield* Effect.promise(
+          () =>
+            startFixture("metrics-job.ts", [tls.url, experimentName, "over-tls", "100"], {
+              cwd: tempDir(),
+              env: { NODE_EXTRA_CA_CERTS: certFile, MLFLOW_TRACKING_TOKEN: "tls-t0ken" },
+              timeoutMs: 120_000
+            }).done
+        )
+        expect(result.stderr).toBe("")
+        expect(result.code).toBe(0)
+        const { runId } = JSON.parse(lines(result.stdout).at(-1)!) as { runId: string }
+        const store = yield* makeRestStore({ uri: server.url })
+        const data = yield* store.getRun(runId)
+        expect(data.info.status).toBe("FINISHED")
+        expect(data.tags).toContainEqual({ key: "label", value: "over-tls" })
+        expect((yield* store.getMetricHistory(runId, "loss")).map((point) => point.step)).toEqual(
+          Array.from({ length: 20 }, (_, step) => step)
+        )
+        expect(tls.requests.every((request) => request.authorization === "Bearer tls-t0ken")).toBe(true)
+      })
+    )
+
+    it.live("an untrusted certificate fails at once, saying how to trust it", () =>
+      Effect.gen(function* () {
+        const store = yield* makeRestStore({ uri: tls.url, credentials: { _tag: "None" } })
+        const error = yield* Effect.flip(store.getOrCreateExperiment(uniqueName("untrusted")))
+        expect(error.reason).toMatch(
+          /^the TLS connection was refused \(DEPTH_ZERO_SELF_SIGNED_CERT\); .*NODE_EXTRA_CA_CERTS/
+        )
+        expect(error.reason).not.toContain("retry budget")
+      })
+    )
+  })
+
+  // Last in the file: it kills the shared server and leaves a restarted one in its place.
+  it.live(
+    "a server killed mid-run and restarted within the budget: every point present once, run FINISHED",
+    () =>
+      Effect.gen(function* () {
+        const halfway = yield* Deferred.make<void>()
+        const restarted = yield* Deferred.make<void>()
+        const experimentName = uniqueName("killed")
+        const steps = 1000
+        const values = (step: number) => ({ loss: 1 / (step + 1), accuracy: step / steps, lr: 0.1 * 0.99 ** step })
+        const job = Effect.gen(function* () {
+          const mlflow = yield* Mlflow
+          return yield* mlflow.withRun({ name: "survivor", params: { seed: 7 } }, (run) =>
+            Effect.gen(function* () {
+              for (let step = 0; step < steps; step++) {
+                yield* run.logMetrics(values(step), { step, timestamp: 1_700_000_000_000 + step })
+                if (step === 300) {
+                  yield* run.flush
+                  yield* Deferred.succeed(halfway, undefined)
+                }
+                // Steps 301 to 699 are logged while the server is down (the flush of 1000 points waits for it).
+                if (step === 700) yield* Deferred.await(restarted)
+                if (step % 25 === 0) yield* Effect.sleep("10 millis")
+              }
+              yield* run.setTag("after", "restart")
+              return run.info.runId
+            })
+          )
+        }).pipe(
+          Effect.provide(Mlflow.layer({ tracking_uri: server.url, experiment_name: experimentName, retry_budget: 150 }))
+        )
+        const fiber = yield* Effect.forkChild(job)
+        yield* Deferred.await(halfway)
+        yield* Effect.promise(() => server.kill())
+        const down = yield* Effect.promise(() =>
+          fetch(`${server.url}/health`).then(
+            () => "up",
+            () => "down"
+          )
+        )
+        expect(down).toBe("down")
+        server = yield* Effect.promise(() =>
+          startMlflowServer({
+            backendStoreUri: `sqlite:///${path.join(serverDir, "mlflow.db")}`,
+            artifactsDestination: path.join(serverDir, "artifacts"),
+            cwd: serverDir,
+            port: server.port
+          })
+        )
+        yield* Deferred.succeed(restarted, undefined)
+        const runId = yield* Fiber.join(fiber)
+
+        const python = yield* Effect.promise(() =>
+          pythonJson<{
+            status: string
+            endTime: number | null
+            params: Record<string, string>
+            tags: Record<string, string>
+            history: Record<string, ReadonlyArray<readonly [number, number, number]>>
+          }>(
+            `
+import json, sys
+from mlflow.tracking import MlflowClient
+client = MlflowClient(tracking_uri=sys.argv[1])
+run = client.get_run(sys.argv[2])
+print(json.dumps({
+    "status": run.info.status, "endTime": run.info.end_time, "params": run.data.params, "tags": run.data.tags,
+    "history": {k: sorted([m.step, m.timestamp, m.value] for m in client.get_metric_history(run.info.run_id, k))
+                for k in ("loss", "accuracy", "lr")},
+}))
+`,
+            [server.url, runId]
+          )
+        )
+        expect(python.status).toBe("FINISHED")
+        expect(python.endTime).toEqual(expect.any(Number))
+        expect(python.params).toMatchObject({ seed: "7" })
+        expect(python.tags).toMatchObject({ after: "restart", "mlflow.runName": "survivor" })
+        for (const key of ["loss", "accuracy", "lr"] as const) {
+          expect(python.history[key]).toEqual(
+            Array.from({ length: steps }, (_, step) => [step, 1_700_000_000_000 + step, values(step)[key]])
+          )
+        }
+      }),
+    300_000
+  )
+})
+
+describePostgres("RestTrackingStore on mlflow server (PostgreSQL backend)", () => {
+  let pg: Postgres | undefined
+  let pgServer: MlflowServer | undefined
+  let dir: string
+  beforeAll(async () => {
+    dir = tempDir()
+    pg = await startPostgres()
+    pgServer = await startMlflowServer({
+      backendStoreUri: pg.uri,
+      artifactsDestination: path.join(dir, "artifacts"),
+      cwd: dir,
+      workers: 2
+    })
+  }, 300_000)
+  afterAll(async () => {
+    await pgServer?.stop()
+    await pg?.stop()
+  })
+
+  it.live(
+    "8 job processes × 5,000 metric points at once: every run and every point present, 0 errors",
+    () =>
+      Effect.gen(function* () {
+        const url = pgServer!.url
+        const experimentName = uniqueName("fleet")
+        const jobs = Array.from({ length: 8 }, (_, i) =>
+          startFixture("metrics-job.ts", [url, experimentName, `job-${i}`, "5000"], {
+            cwd: dir,
+            timeoutMs: 240_000
+          })
+        )
+        const results = yield* Effect.promise(() => Promise.all(jobs.map((job) => job.done)))
+        for (const result of results) {
+          expect(result.stderr).toBe("")
+          expect(result.code).toBe(0)
+        }
+        const runIds = results.map((result) => (JSON.parse(lines(result.stdout).at(-1)!) as { runId: string }).runId)
+        const python = yield* Effect.promise(() =>
+          pythonJson<Record<string, { status: string; label: string; points: Record<string, ReadonlyArray<number>> }>>(
+            `
+import json, sys
+from mlflow.tracking import MlflowClient
+client = MlflowClient(tracking_uri=sys.argv[1])
+experiment = client.get_experiment_by_name(sys.argv[2])
+out = {}
+for run in client.search_runs([experiment.experiment_id], max_results=100):
+    out[run.info.run_id] = {
+        "status": run.info.status, "label": run.data.tags.get("label"),
+        "points": {k: sorted(m.step for m in client.get_metric_history(run.info.run_id, k)) for k in run.data.metrics},
+    }
+print(json.dumps(out))
+`,
+            [url, experimentName]
+          )
+        )
+        expect(Object.keys(python).sort()).toEqual([...runIds].sort())
+        const everyStep = Array.from({ length: 1000 }, (_, step) => step)
+        for (const [runId, run] of Object.entries(python)) {
+          expect(run.status, runId).toBe("FINISHED")
+          expect(Object.keys(run.points).sort()).toEqual(["accuracy", "grad_norm", "loss", "lr", "throughput"])
+          for (const steps of Object.values(run.points)) expect(steps).toEqual(everyStep)
+        }
+        expect(
+          Object.values(python)
+            .map((run) => run.label)
+            .sort()
+        ).toEqual(Array.from({ length: 8 }, (_, i) => `job-${i}`))
+      }),
+    300_000
+  )
 })
