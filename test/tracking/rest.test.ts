@@ -13,7 +13,7 @@ import { makeRestStore, type RestStoreOptions } from "../../src/tracking/rest.js
 import type { TrackingStore } from "../../src/tracking/store.js"
 import { lines, startFixture } from "../fixtures/cli-harness.js"
 import { freePort } from "../harness/net.js"
-import { describePostgres, type Postgres, startPostgres } from "../harness/postgres.js"
+import { describePostgres, type Postgres, postgres, startPostgres } from "../harness/postgres.js"
 import { type FaultProxy, startFaultProxy } from "../harness/proxy.js"
 import { describeInterop, type MlflowServer, pythonJson, startMlflowServer } from "../harness/python.js"
 import { selfSignedCertificate } from "../harness/tls.js"
@@ -75,11 +75,46 @@ describe("makeRestStore", () => {
   )
 })
 
+/** A PostgreSQL cluster and an `mlflow server` (2 workers) on it, shared by the PostgreSQL tests. */
+interface PostgresStack {
+  readonly pg: Postgres
+  readonly server: MlflowServer
+  readonly dir: string
+}
+let postgresStarting: Promise<PostgresStack> | undefined
+/** Starts the PostgreSQL stack once; the first caller starts it, later ones wait for the same. */
+const postgresStack = (): Promise<PostgresStack> => {
+  postgresStarting ??= (async () => {
+    const dir = tempDir()
+    const pg = await startPostgres()
+    try {
+      const server = await startMlflowServer({
+        backendStoreUri: pg.uri,
+        artifactsDestination: path.join(dir, "artifacts"),
+        cwd: dir,
+        workers: 2
+      })
+      return { pg, server, dir }
+    } catch (error) {
+      await pg.stop()
+      throw error
+    }
+  })()
+  return postgresStarting
+}
+afterAll(async () => {
+  const stack = await postgresStarting?.catch(() => undefined)
+  await stack?.server.stop()
+  await stack?.pg.stop()
+}, 60_000)
+
 describeInterop("RestTrackingStore", () => {
   // One sqlite-backed server for the whole file: tests keep apart by experiment name.
   let server: MlflowServer
   let serverDir: string
   beforeAll(async () => {
+    // Python's start-up dominates a server's boot: the PostgreSQL-backed one boots at the same time, for later.
+    if (postgres.available) postgresStack().catch(() => undefined)
     serverDir = tempDir()
     server = await startMlflowServer({
       backendStoreUri: `sqlite:///${path.join(serverDir, "mlflow.db")}`,
@@ -469,24 +504,11 @@ print(json.dumps({
 })
 
 describePostgres("RestTrackingStore on mlflow server (PostgreSQL backend)", () => {
-  let pg: Postgres | undefined
   let pgServer: MlflowServer | undefined
   let dir: string
   beforeAll(async () => {
-    dir = tempDir()
-    pg = await startPostgres()
-    pgServer = await startMlflowServer({
-      backendStoreUri: pg.uri,
-      artifactsDestination: path.join(dir, "artifacts"),
-      cwd: dir,
-      workers: 2
-    })
+    ;({ server: pgServer, dir } = await postgresStack())
   }, 300_000)
-  afterAll(async () => {
-    await pgServer?.stop()
-    await pg?.stop()
-  })
-
   it.live(
     "8 job processes × 5,000 metric points at once: every run and every point present, 0 errors",
     () =>
