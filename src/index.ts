@@ -63,6 +63,8 @@ export {
 } from "./services/mlflow.js"
 export { currentUser, gitCommit, sourceTags } from "./tracking/context.js"
 export { type MemoryTrackingStore, makeMemoryStore, memoryUri } from "./tracking/memory.js"
+// Types only: the REST store (and its HTTP client) loads when a job's tracking URI is http(s), not before.
+export type { RestCredentials, RestStoreOptions } from "./tracking/rest.js"
 export type {
   ArtifactEntry,
   ArtifactSource,

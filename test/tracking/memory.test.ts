@@ -360,6 +360,11 @@ describe("artifacts", () => {
       assert.strictEqual(text(yield* store.readArtifact(run.runId, "./logs/job.log")), "line\n")
       assert.isUndefined(yield* store.readArtifact(run.runId, "nope.txt"))
       assert.isUndefined(yield* store.readArtifact("no-such-run", "config.yaml"))
+      // The TrackingStore way: getArtifact reads the same bytes, and fails where there are none.
+      assert.strictEqual(text(yield* store.getArtifact(run, "./models/best/model.json")), '{"weights":[1,2,3]}')
+      const missing = yield* Effect.flip(store.getArtifact(run, "nope.txt"))
+      assert.strictEqual(missing.operation, "get artifact")
+      assert.include(missing.reason, "nope.txt")
       assert.deepStrictEqual(yield* store.listArtifacts(run), [
         { path: "config.yaml", isDir: false, fileSize: 8 },
         { path: "logs", isDir: true, fileSize: null },
