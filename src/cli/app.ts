@@ -16,12 +16,13 @@
 import * as Cause from "effect/Cause"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import { stringify } from "yaml"
 import { ConfigError } from "../config/decode.js"
 import { loadConfig } from "../config/load.js"
 import { configValue, runJob } from "../jobs/base.js"
+import { ServiceStartError } from "../services/errors.js"
 import { displayUri, statusFromExit } from "../services/mlflow.js"
 import type { RunInfo } from "../tracking/store.js"
 import { decodeSettings, type JobKind, jsonSchema, loadJobModule, registry, type Settings } from "./registry.js"
@@ -79,6 +80,14 @@ export const whereToLook = (trackingUri: string): string =>
       ? "nowhere: the run was kept in memory only (tracking_uri none/memory)"
       : displayUri(trackingUri)
 
+/** The services that failed to start in a job's exit: no logger reported those. */
+const startFailures = (exit: Exit.Exit<unknown, unknown>): ReadonlyArray<ServiceStartError> =>
+  Exit.isSuccess(exit)
+    ? []
+    : exit.cause.reasons.flatMap((reason) =>
+        reason._tag === "Fail" && reason.error instanceof ServiceStartError ? [reason.error] : []
+      )
+
 /** The one-line summary printed on stderr after a run: JSON when the job logs JSON. */
 export const summaryLine = (
   settings: Settings,
@@ -132,11 +141,15 @@ export const make = (kinds: ReadonlyArray<JobKind>, options: CliOptions = {}) =>
       }) as Effect.Effect<unknown, unknown>
       yield* job.pipe(
         Effect.onExit((exit) =>
-          input.quiet
-            ? Effect.void
-            : writeErr(summaryLine(settings, runInfo, exit, (performance.now() - started) / 1000))
+          Effect.andThen(
+            // A service that did not start (the tracking server unreachable, say) left no logger to say why.
+            Effect.forEach(startFailures(exit), (error) => writeErr(error.message), { discard: true }),
+            input.quiet
+              ? Effect.void
+              : writeErr(summaryLine(settings, runInfo, exit, (performance.now() - started) / 1000))
+          )
         ),
-        // The logger already wrote the failure; what is left is the exit code (1).
+        // The logger already wrote the job's own failure; what is left is the exit code (1).
         Effect.catchCause((cause) =>
           Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.fail(new JobFailed())
         )

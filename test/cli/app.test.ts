@@ -26,6 +26,7 @@ import {
   tuningModule,
   writeText
 } from "../fixtures/cli-harness.js"
+import { freePort } from "../harness/net.js"
 import { describeInterop } from "../harness/python.js"
 
 const node = process.execPath
@@ -173,6 +174,39 @@ describeInterop("run: a valid configuration, read back by Python mlflow", () => 
     expect(runs[0]).toMatchObject({ run_id: summary.runId, status: "FAILED", metrics: { exit_code: 3 } })
     expect(runs[0]!.end_time).toBeGreaterThanOrEqual(runs[0]!.start_time)
     expect(readFileSync(join(dir, "job.log"), "utf8")).toMatch(/exited with code 3/)
+  })
+})
+
+describe("run: a service that cannot start", () => {
+  it("a tracking server that is down: exit 1 within the retry budget (+1 s), naming the server and why, never its credentials", async () => {
+    const dir = tempDir()
+    const port = await freePort()
+    writeText(
+      dir,
+      "conf.yaml",
+      commandConfig(
+        "console.log('never runs')",
+        `mlflow_service: {tracking_uri: "http://ana:s3cret@127.0.0.1:${port}", retry_budget: 2}`
+      )
+    )
+    const result = await runBin(["run", "conf.yaml"], { cwd: dir })
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe("")
+    const [reason, summary] = lines(result.stderr).slice(-2)
+    expect(reason).toMatch(
+      new RegExp(
+        `^Mlflow service could not start: MLflow getOrCreateExperiment failed on http://127\\.0\\.0\\.1:${port}: ` +
+          "cannot connect \\(ECONNREFUSED\\); still failing after \\d+ attempts over [\\d.]+ s, the retry budget " +
+          "\\(mlflow_service\\.retry_budget: 2 s\\)$"
+      )
+    )
+    const failed = new RegExp(
+      `^CommandJob FAILED in ([\\d.]+) s \\(no run\\); view: http://127\\.0\\.0\\.1:${port}$`
+    ).exec(summary ?? "")
+    expect(failed, summary).not.toBeNull()
+    // Timed by the summary's clock, from the job's start to its failure: Node's own start-up is left out.
+    expect(Number(failed![1])).toBeLessThan(2 + 1)
+    expect(result.stderr).not.toContain("s3cret")
   })
 })
 
