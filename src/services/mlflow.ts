@@ -108,8 +108,9 @@ export interface MetricOptions {
 }
 
 /**
- * An open MLflow run. Metric points are buffered and written in batches (when 1000 are pending, every
- * second, and before the run ends); params and tags are written at once. Every value is checked against
+ * An open MLflow run. Metric points are buffered and written in batches, in the order they were logged (when
+ * 1000 are pending, every second, and before the run ends); points a write did not store (the store failed past
+ * its retries, or the write was interrupted) stay pending for the next one. Params and tags are written at once. Every value is checked against
  * MLflow's rules when logged, so an invalid one fails the call that logged it.
  */
 export interface Run {

@@ -9,6 +9,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import {
+  defaultMlflowConfig,
   displayUri,
   Job,
   LogCapture,
@@ -16,11 +17,13 @@ import {
   MemoryTracking,
   Mlflow,
   MlflowValidationError,
+  makeMemoryStore,
   NoActiveRunError,
   runJob,
   ServiceStartError,
   statusFromExit,
-  TrackingError
+  TrackingError,
+  type TrackingStore
 } from "../../src/index.js"
 import { describeInterop, pythonJson } from "../harness/python.js"
 
@@ -185,6 +188,75 @@ describe("Mlflow runs", () => {
         expect(history.map((point) => point.step)).toEqual(Array.from({ length: 2500 }, (_, step) => step))
       })
     )
+  )
+
+  it.effect("a flush that fails or is interrupted keeps its points; the next one sends only those not written", () =>
+    Effect.gen(function* () {
+      const memory = makeMemoryStore()
+      // A store whose writes can be made to fail or hang, recording the size of every batch it is given.
+      let mode: "ok" | "fail second" | "hang" = "ok"
+      const batches: Array<number> = []
+      const flaky: TrackingStore = {
+        ...memory,
+        logBatch: (runId, batch) =>
+          Effect.suspend(() => {
+            batches.push(batch.metrics?.length ?? 0)
+            if (mode === "hang") return Effect.never
+            if (mode === "fail second" && batches.length === 2) {
+              return Effect.fail(new TrackingError({ operation: "logBatch", uri: "flaky://", reason: "down" }))
+            }
+            return memory.logBatch(runId, batch)
+          })
+      }
+      const steps = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i)
+      const program = Effect.gen(function* () {
+        const mlflow = yield* Mlflow
+        return yield* mlflow.withRun({ name: "flaky" }, (run) =>
+          Effect.gen(function* () {
+            const history = Effect.map(memory.getMetricHistory(run.info.runId, "loss"), (points) =>
+              points.map((point) => point.step)
+            )
+            const log = (from: number, to: number) =>
+              Effect.forEach(steps(from, to), (step) => run.logMetric("loss", step, { step, timestamp: step }), {
+                discard: true
+              })
+            // 999 points pending, one short of a flush. A flush interrupted while its write hangs puts them back.
+            yield* log(0, 999)
+            mode = "hang"
+            const hung = yield* Effect.forkChild(run.flush)
+            yield* Effect.repeat(
+              Effect.sync(() => batches.length),
+              { until: (n) => n === 1 }
+            )
+            yield* Fiber.interrupt(hung)
+            expect(yield* history).toEqual([])
+            // The 1000th point flushes all 1000 at once; the next 1000 fail to be written and stay pending.
+            mode = "fail second"
+            batches.length = 0
+            yield* log(999, 1999)
+            expect(yield* history).toEqual(steps(0, 1000))
+            assert.instanceOf(yield* Effect.flip(log(1999, 2000)), TrackingError)
+            expect(yield* history).toEqual(steps(0, 1000))
+            // One more point: a flush of 1001 in two batches, the first written, the second failing.
+            batches.length = 0
+            assert.instanceOf(yield* Effect.flip(log(2000, 2001)), TrackingError)
+            expect(batches).toEqual([1000, 1])
+            expect(yield* history).toEqual(steps(0, 2000))
+            // The next flush sends only the point not written yet.
+            mode = "ok"
+            batches.length = 0
+            yield* run.flush
+            expect(batches).toEqual([1])
+            expect(yield* history).toEqual(steps(0, 2001))
+            return run.info.runId
+          })
+        )
+      })
+      const runId = yield* program.pipe(
+        Effect.provide(Mlflow.fromStore({ ...defaultMlflowConfig, experiment_name: "flaky" }, flaky))
+      )
+      expect((yield* memory.getRun(runId)).info.status).toBe("FINISHED")
+    })
   )
 
   it.live("pending metric points are also written within a second while the run is open", () =>
