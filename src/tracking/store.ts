@@ -115,8 +115,10 @@ export class TrackingError extends Schema.TaggedError<TrackingError>()("Tracking
 }
 
 /**
- * Storage backend of the Mlflow service. Implementations must make every call atomic: a failed
- * `logBatch` leaves nothing of the batch behind.
+ * Storage backend of the Mlflow service. The embedded and memory stores make every call atomic: a failed
+ * `logBatch` leaves nothing of the batch behind. A tracking server cannot promise that (MLflow's `log-batch`
+ * writes params, then metrics, then tags), so the REST store makes every write safe to send again instead:
+ * sending a batch twice stores it once, and a retry completes what a failure left half done.
  */
 export interface TrackingStore {
   /** The tracking URI, with credentials removed, for messages and logs. */
