@@ -111,6 +111,15 @@ interface Endpoint {
   readonly userInfo: RestCredentials
 }
 
+/** `%xx` escapes decoded, as in a URI's user info; a malformed escape is kept as written. */
+const decodeUserInfo = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
 const parseEndpoint = (uri: string): Endpoint | string => {
   let url: URL
   try {
@@ -123,8 +132,8 @@ const parseEndpoint = (uri: string): Endpoint | string => {
     url.username !== "" && url.password !== ""
       ? {
           _tag: "Basic",
-          username: decodeURIComponent(url.username),
-          password: Redacted.make(decodeURIComponent(url.password))
+          username: decodeUserInfo(url.username),
+          password: Redacted.make(decodeUserInfo(url.password))
         }
       : { _tag: "None" }
   // fetch refuses URLs with credentials; they go in the Authorization header instead.
@@ -224,16 +233,14 @@ const retryAfterMs = (value: string | undefined, now: number): number | undefine
 
 const truncate = (text: string, max = 1000): string => (text.length > max ? `${text.slice(0, max)}…` : text)
 
+const decodeErrorBody = Schema.decodeUnknownOption(Schema.fromJsonString(ErrorBody))
+
 const statusFailure = (status: number, body: string, retryAfter: number | undefined): AttemptFailure => {
-  let errorCode: string | undefined
-  let message: string | undefined
-  try {
-    const decoded = Schema.decodeUnknownSync(ErrorBody)(JSON.parse(body))
-    errorCode = decoded.error_code
-    message = decoded.message
-  } catch {
-    // Not MLflow's JSON error (a proxy's page, say): the start of the body is the best explanation there is.
-  }
+  // Not MLflow's JSON error (a proxy's page, say): then the start of the body is the best explanation there is.
+  const { error_code: errorCode, message } = Option.getOrElse(decodeErrorBody(body), () => ({
+    error_code: undefined,
+    message: undefined
+  }))
   const hint =
     status === 401 || status === 403
       ? "; check MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
@@ -270,22 +277,22 @@ interface Answer {
 const decoder = new TextDecoder()
 
 /** Decodes the JSON body of an answer with `schema`; an empty body reads as `{}`, as MLflow sends for "done". */
-const decodeAnswer =
-  <S extends Schema.Constraint & Schema.ConstraintDecoder<unknown>>(schema: S) =>
-  (answer: Answer): Effect.Effect<S["Type"], AttemptFailure> =>
-    Effect.try({
-      try: () => {
-        const text = decoder.decode(answer.body)
-        return Schema.decodeUnknownSync(schema)(text.trim() === "" ? {} : JSON.parse(text)) as S["Type"]
-      },
-      catch: (cause) =>
+const decodeAnswer = <S extends Schema.Constraint>(schema: S) => {
+  const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(schema))
+  return (answer: Answer): Effect.Effect<S["Type"], AttemptFailure, S["DecodingServices"]> => {
+    const text = decoder.decode(answer.body)
+    return decode(text.trim() === "" ? "{}" : text).pipe(
+      Effect.mapError((cause) =>
         attemptFailure({
-          reason: `the server's response is not what MLflow's REST API returns: ${truncate(String(cause), 500)}`,
+          reason: `the server's response is not what MLflow's REST API returns: ${truncate(cause.message, 500)}`,
           retryable: false,
           mayHaveReached: true,
           cause
         })
-    })
+      )
+    )
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The MLflow REST API's JSON
@@ -564,7 +571,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
       )
     )
 
-  const request = <S extends Schema.Constraint & Schema.ConstraintDecoder<unknown>>(
+  const request = <S extends Schema.Constraint & { readonly DecodingServices: never }>(
     operation: Operation,
     call: Call,
     schema: S
