@@ -218,8 +218,9 @@ export const runJob = <J extends AnyJob, RL = never, RA = never, RM = never>(
             yield* logJobConfig(run, job)
             return (yield* job.run()) as Effect.Success<RunEffect<J>>
           }).pipe(
-            // Said through the job's own logger, so the failure is in its log file before the services stop.
-            Effect.tapCause((cause) =>
+            // Said through the job's own logger, so the failure is in its log file before the services stop;
+            // onError, not tapCause: it runs uninterruptibly, so an interrupted job is logged as such too.
+            Effect.onError((cause) =>
               Cause.hasInterruptsOnly(cause)
                 ? Effect.logWarning(`${job.KIND} interrupted`)
                 : Effect.logError(`${job.KIND} failed`, cause)

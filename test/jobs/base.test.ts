@@ -319,6 +319,10 @@ describe("runJob lifecycle", () => {
       const [run] = yield* MemoryTracking.runs
       expect(run?.info.status).toBe("KILLED")
       expect(run?.info.endTime).toBeTypeOf("number")
+      // Said through the job's logger, before its services stopped.
+      const messages = (yield* LogCapture.lines).map((line) => line.message)
+      expect(messages.indexOf("SleepingJob interrupted")).toBeGreaterThan(messages.indexOf("sleeping"))
+      expect(messages.indexOf("SleepingJob interrupted")).toBeLessThan(messages.indexOf("[STOP] Mlflow"))
     }).pipe(Effect.provide(recorders))
   )
 })
