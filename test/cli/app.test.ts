@@ -389,7 +389,13 @@ describe("validate", () => {
         env: { API_TOKEN: "<redacted>" },
         timeout: 9,
         logger_service: { sink: "job.log", level: "INFO", format: "pretty", colorize: true },
-        alerts_service: { enable: true, app_name: "autogen-team", timeout: 5 },
+        alerts_service: {
+          enable: true,
+          app_name: "autogen-team",
+          timeout: 5,
+          on_success: false,
+          channels: [{ type: "desktop" }]
+        },
         mlflow_service: {
           tracking_uri: "sqlite:///mlflow.db",
           artifact_root: "./mlruns",

@@ -87,7 +87,13 @@ describe("Job definition", () => {
     expect(training.KIND).toBe("TrainingJob")
     expect(TrainingJob.KIND).toBe("TrainingJob")
     expect(training.logger_service).toEqual({ sink: "stderr", level: "DEBUG", format: "pretty", colorize: true })
-    expect(training.alerts_service).toEqual({ enable: true, app_name: "autogen-team", timeout: 5 })
+    expect(training.alerts_service).toEqual({
+      enable: true,
+      app_name: "autogen-team",
+      timeout: 5,
+      on_success: false,
+      channels: [{ type: "desktop" }]
+    })
     expect(training.mlflow_service).toEqual({
       tracking_uri: "sqlite:///mlflow.db",
       artifact_root: "./mlruns",
