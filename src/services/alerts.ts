@@ -19,8 +19,8 @@ import { ServiceStartError } from "./errors.js"
 import { webhookPayloads } from "./webhooks.js"
 
 // The value of a secret is never quoted in a decoding error: a wrong type gets this message instead of
-// "Expected string, got …", and the checks below see the Redacted, not the text.
-// Descriptions go on this string, the encoded side, where the JSON Schema of configuration files reads them.
+// "Expected string, got …", and the checks below see the Redacted, not the text. The description goes on
+// this string, the encoded side, which is where the JSON Schema of configuration files reads it.
 const secretString = (description: string) =>
   Schema.String.annotate({ message: "Expected a string (the value is a secret and is not shown)", description })
 
@@ -43,9 +43,10 @@ const webhookUrlProblem = (url: string): string | undefined => {
 }
 
 /**
- * A webhook URL (`description` for the JSON Schema): decoded from a plain string into a `Redacted`, as webhook URLs carry their token, so no log
- * line, error, `[START]` line, MLflow param or config artifact ever shows it. It must be an absolute http(s)
- * URL without `user:password@`. Constructing a config with `new` takes `Redacted.make("…")`.
+ * A webhook URL field, described by `description` in the JSON Schema. Decoded from a plain string into a
+ * `Redacted`, as webhook URLs carry their token, so no log line, error, `[START]` line, MLflow param or
+ * config artifact ever shows it. It must be an absolute http(s) URL without `user:password@`.
+ * Constructing a config with `new` takes `Redacted.make("…")`.
  */
 export const webhookUrl = (description: string) =>
   Schema.RedactedFromValue(secretString(description)).check(

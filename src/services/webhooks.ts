@@ -77,21 +77,24 @@ export const discordColors: Record<AlertLevel, number> = {
  * A Discord webhook message: one embed with the title, the message as description, up to 25 fields, the
  * level's colour, the date and the app name as footer; mentions disabled (`allowed_mentions`), so an
  * `@everyone` in an error message pings nobody. Limits: title 256, description 4096, field name 256 and
- * value 1024 characters, 6000 in all.
+ * value 1024 characters, 6000 in all (fields get what the title, message and footer leave).
  */
 export const discordPayload = (alert: Alert): Record<string, unknown> => {
   const title = truncate(alert.title, 256)
-  const footer = truncate(alert.appName, 2048)
-  const fields = fieldsOf(alert)
-    .slice(0, 25)
-    .map(([name, value]) => ({
-      name: truncate(name === "" ? "-" : name, 256),
-      value: truncate(value === "" ? "-" : value, 1024),
-      inline: value.length <= 40
-    }))
-  const used =
-    title.length + footer.length + fields.reduce((sum, field) => sum + field.name.length + field.value.length, 0)
-  const description = truncate(alert.message, Math.max(0, Math.min(4096, 6000 - used)))
+  const footer = truncate(alert.appName, 256)
+  const description = truncate(alert.message, 4096)
+  // The message matters most, so fields get what the 6000 characters leave, in order; those that do not
+  // fit are left out (the generic webhook and the log still have them).
+  let left = 6000 - title.length - footer.length - description.length
+  const fields: Array<{ readonly name: string; readonly value: string; readonly inline: boolean }> = []
+  for (const [rawName, rawValue] of fieldsOf(alert).slice(0, 25)) {
+    const name = truncate(rawName === "" ? "-" : rawName, 256)
+    const room = Math.min(1024, left - name.length)
+    if (room < 1) break
+    const value = truncate(rawValue === "" ? "-" : rawValue, room)
+    fields.push({ name, value, inline: rawValue.length <= 40 })
+    left -= name.length + value.length
+  }
   const embed: Record<string, unknown> = {
     color: discordColors[levelOf(alert)],
     timestamp: alert.date.toISOString(),
@@ -114,8 +117,8 @@ const teamsColors: Record<AlertLevel, string> = {
  * A Microsoft Teams Workflows webhook message ("When a Teams webhook request is received" → "Post card in
  * a chat or channel"): a `message` with one Adaptive Card 1.4 attachment — the title in the level's
  * colour, the message, the fields as a FactSet, and the app name and date. Workflows accept Adaptive Cards
- * only; the retired Office 365 connector format (MessageCard) is not sent. Texts are cut to 10,000
- * characters to stay under Teams' 28 KB message size.
+ * only; the retired Office 365 connector format (MessageCard) is not sent. To stay under Teams' 28 KB
+ * message size, the message is cut to 10,000 characters and the facts to 20 of at most 600.
  */
 export const teamsPayload = (alert: Alert): Record<string, unknown> => {
   const body: Array<Record<string, unknown>> = [
@@ -134,7 +137,7 @@ export const teamsPayload = (alert: Alert): Record<string, unknown> => {
   if (fields.length > 0) {
     body.push({
       type: "FactSet",
-      facts: fields.map(([title, value]) => ({ title: truncate(title, 200), value: truncate(value, 2000) }))
+      facts: fields.slice(0, 20).map(([title, value]) => ({ title: truncate(title, 100), value: truncate(value, 500) }))
     })
   }
   body.push({
