@@ -30,7 +30,7 @@ interface AttemptFailure {
 /** How much of an error answer's body a warning quotes. */
 const bodyExcerptLength = 200
 
-/** Longest `Retry-After` honoured at all; a server asking for more is not retried. */
+/** Longest `Retry-After` honoured at all, whatever the timeout; a server asking for more is not retried. */
 const maxRetryAfter = Duration.seconds(60)
 
 /**
@@ -102,7 +102,7 @@ const retryAfterOf = (response: HttpClientResponse.HttpClientResponse, now: numb
 // (400 bad payload, 403/404 a revoked webhook) will not change on a retry.
 const retryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500
 
-/** One POST of `body`; succeeds on a 2xx answer. */
+/** One POST of the request; succeeds on a 2xx answer. */
 const attempt = (
   client: HttpClient.HttpClient,
   request: HttpClientRequest.HttpClientRequest,

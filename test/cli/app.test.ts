@@ -753,9 +753,12 @@ describe("run: alerts to webhooks (a real HTTP server on 127.0.0.1)", () => {
       // SQLite may store text as UTF-16 in other databases; this one is UTF-8, but check both.
       expect(place.bytes.includes(Buffer.from("S3CRET", "utf16le")), `a secret in ${place.name}`).toBe(false)
     }
-    // The config artifact records the channels, masked.
+    // Not vacuous: the channels were recorded, masked, in the config artifact and in the params (the DB).
     const config = files.find((file) => file.name.endsWith("job/config.json"))
     expect(config?.bytes.toString("utf8")).toContain('"url": "<redacted>"')
+    const db = Buffer.concat(files.filter((file) => file.name.startsWith("mlflow.db")).map((file) => file.bytes))
+    expect(db.includes("alerts_service.channels")).toBe(true)
+    expect(db.includes('"url":"<redacted>"')).toBe(true)
   })
 
   it("a headless machine (no DISPLAY): desktop alerts fall back to the console line, the job exits 0", async () => {

@@ -693,11 +693,11 @@ describe("Alerts.layer webhook channels (a real HTTP server on 127.0.0.1)", () =
       const { lines } = yield* notifyReal([{ type: "slack", url: hookUrl(server, "/busy") }])
       const requests = server.requestsTo("/busy")
       expect(requests).toHaveLength(4)
-      // Exponential backoff: each wait is longer than the one before (250, 500, 1000 ms ± 20 %).
+      // Exponential backoff: 250, 500, 1000 ms ± 20 % (lower bounds only: a busy machine only adds time).
       const gaps = requests.slice(1).map((request, index) => request.at - requests[index]!.at)
       expect(gaps[0]).toBeGreaterThanOrEqual(190)
-      expect(gaps[1]).toBeGreaterThan(gaps[0]!)
-      expect(gaps[2]).toBeGreaterThan(gaps[1]!)
+      expect(gaps[1]).toBeGreaterThanOrEqual(390)
+      expect(gaps[2]).toBeGreaterThanOrEqual(790)
       assert.deepStrictEqual(warnings(lines), ["alert channel slack failed: HTTP 503: busy (4 attempts)"])
     })
   )
@@ -726,11 +726,9 @@ describe("Alerts.layer webhook channels (a real HTTP server on 127.0.0.1)", () =
       const server = yield* webhookServer({
         "/later": () => ({ status: 429, body: "later", headers: { "retry-after": "120" } })
       })
-      const { lines, seconds } = yield* notifyReal([{ type: "webhook", url: hookUrl(server, "/later") }], {
-        timeout: 2
-      })
+      const { lines } = yield* notifyReal([{ type: "webhook", url: hookUrl(server, "/later") }], { timeout: 2 })
       expect(server.requestsTo("/later")).toHaveLength(1)
-      expect(seconds).toBeLessThan(1.5)
+      // The channel's own answer, not "no answer within 2 s": it gave up at once instead of waiting.
       assert.deepStrictEqual(warnings(lines), ["alert channel webhook failed: HTTP 429: later (1 attempt)"])
     })
   )
