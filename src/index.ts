@@ -23,18 +23,37 @@ export {
   serviceFields
 } from "./jobs/base.js"
 export { CommandFailedError, CommandJob, type CommandLocals } from "./jobs/command.js"
+export { errorSummary, type JobOutcome, type OutcomeAlert, outcomeAlert, runLocation } from "./jobs/outcome.js"
 export {
   type Alert,
   type AlertChannel,
+  AlertChannelConfig,
+  type AlertDetails,
   AlertError,
+  type AlertLevel,
   AlertRecorder,
   Alerts,
   AlertsConfig,
+  ConsoleChannelConfig,
+  channelNames,
   consoleChannel,
   consoleLine,
+  DesktopChannelConfig,
+  DiscordChannelConfig,
   defaultAlertsConfig,
   desktopChannel,
-  desktopSupported
+  desktopSupported,
+  HeaderValue,
+  type HttpChannelOptions,
+  httpChannel,
+  httpRetries,
+  httpRetryBase,
+  SlackChannelConfig,
+  TeamsChannelConfig,
+  WebhookChannelConfig,
+  WebhookHeaders,
+  WebhookUrl,
+  webhookUrl
 } from "./services/alerts.js"
 export { ServiceStartError } from "./services/errors.js"
 export {
@@ -61,6 +80,13 @@ export {
   type RunConfig,
   statusFromExit
 } from "./services/mlflow.js"
+export {
+  discordPayload,
+  slackPayload,
+  teamsPayload,
+  webhookPayload,
+  webhookPayloads
+} from "./services/webhooks.js"
 export { currentUser, gitCommit, sourceTags } from "./tracking/context.js"
 export { type MemoryTrackingStore, makeMemoryStore, memoryUri } from "./tracking/memory.js"
 // Types only: the REST store (and its HTTP client) loads when a job's tracking URI is http(s), not before.

@@ -1,5 +1,6 @@
 /**
- * Builds `dist/` once before the suite: the CLI tests run the real `autogen-team` bin, as users do.
+ * Builds `dist/` once before the suite (`npm run build`: the library, and the bundled bin that package.json's
+ * `bin` names): the CLI tests run the real `autogen-team` bin, as users do.
  */
 import { execFileSync } from "node:child_process"
 import { dirname, join } from "node:path"
@@ -7,12 +8,5 @@ import { fileURLToPath } from "node:url"
 
 export default function setup(): void {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..")
-  execFileSync(
-    process.execPath,
-    [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
-    {
-      cwd: root,
-      stdio: "inherit"
-    }
-  )
+  execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" })
 }

@@ -5,10 +5,12 @@ import * as Load from "../src/config/load.js"
 import * as Api from "../src/index.js"
 import * as Base from "../src/jobs/base.js"
 import * as Command from "../src/jobs/command.js"
+import * as Outcome from "../src/jobs/outcome.js"
 import * as AlertsModule from "../src/services/alerts.js"
 import * as Errors from "../src/services/errors.js"
 import * as LoggerModule from "../src/services/logger.js"
 import * as MlflowModule from "../src/services/mlflow.js"
+import * as Webhooks from "../src/services/webhooks.js"
 import * as Context from "../src/tracking/context.js"
 import * as Memory from "../src/tracking/memory.js"
 import * as Store from "../src/tracking/store.js"
@@ -40,6 +42,29 @@ const runtimeExports: ReadonlyArray<readonly [name: string, module: Record<strin
   ["defaultAlertsConfig", AlertsModule],
   ["desktopChannel", AlertsModule],
   ["desktopSupported", AlertsModule],
+  ["AlertChannelConfig", AlertsModule],
+  ["ConsoleChannelConfig", AlertsModule],
+  ["DesktopChannelConfig", AlertsModule],
+  ["SlackChannelConfig", AlertsModule],
+  ["DiscordChannelConfig", AlertsModule],
+  ["TeamsChannelConfig", AlertsModule],
+  ["WebhookChannelConfig", AlertsModule],
+  ["WebhookHeaders", AlertsModule],
+  ["WebhookUrl", AlertsModule],
+  ["webhookUrl", AlertsModule],
+  ["HeaderValue", AlertsModule],
+  ["channelNames", AlertsModule],
+  ["httpChannel", AlertsModule],
+  ["httpRetries", AlertsModule],
+  ["httpRetryBase", AlertsModule],
+  ["slackPayload", Webhooks],
+  ["discordPayload", Webhooks],
+  ["teamsPayload", Webhooks],
+  ["webhookPayload", Webhooks],
+  ["webhookPayloads", Webhooks],
+  ["outcomeAlert", Outcome],
+  ["errorSummary", Outcome],
+  ["runLocation", Outcome],
   ["ServiceStartError", Errors],
   ["defaultLoggerConfig", LoggerModule],
   ["LogCapture", LoggerModule],
@@ -80,6 +105,12 @@ type PublicTypes = [
   Api.RunJobOptions,
   Api.Alert,
   Api.AlertChannel,
+  Api.AlertChannelConfig,
+  Api.AlertDetails,
+  Api.AlertLevel,
+  Api.HttpChannelOptions,
+  Api.JobOutcome,
+  Api.OutcomeAlert,
   Api.CapturedLog,
   Api.MlflowError,
   Api.MetricOptions,
@@ -119,8 +150,8 @@ describe("public API (src/index.ts)", () => {
 
   it.effect("lists the type-only exports (checked by tsc)", () =>
     Effect.sync(() => {
-      const typeExports: PublicTypes["length"] = 32
-      assert.strictEqual(typeExports, 32)
+      const typeExports: PublicTypes["length"] = 38
+      assert.strictEqual(typeExports, 38)
     })
   )
 

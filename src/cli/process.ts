@@ -5,7 +5,8 @@
  * @module
  */
 
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Cause from "effect/Cause"
 import { Command } from "effect/cli"
 import { isCliError } from "effect/cli/CliError"

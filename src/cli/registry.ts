@@ -91,7 +91,7 @@ export const decodeSettings = (
       })
     )
   }
-  if (typeof job !== "object" || job === null)
+  if (typeof job !== "object" || job === null || Array.isArray(job))
     return problem(["job"], `missing: a mapping with the job's KIND (one of: ${names})`)
   if (kindName === undefined) return problem(["job", "KIND"], `missing: the kind of job to run (one of: ${names})`)
   const kind = typeof kindName === "string" ? kinds.get(kindName) : undefined

@@ -8,6 +8,8 @@
  *
  * @module
  */
+import { hostname } from "node:os"
+import { performance } from "node:perf_hooks"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -29,6 +31,7 @@ import {
 } from "../services/mlflow.js"
 import type { Param, RunInfo } from "../tracking/store.js"
 import { validateParam } from "../tracking/validation.js"
+import { outcomeAlert } from "./outcome.js"
 
 /** What a job's `run` returns: its local values by name, read-only (the Python original's `locals()`). */
 export type Locals = Readonly<Record<string, unknown>>
@@ -194,7 +197,17 @@ export const runJob = <J extends AnyJob, RL = never, RA = never, RM = never>(
 > => {
   const loggerLayer = options.logger ?? Logger.layer(job.logger_service)
   const alertsLayer = options.alerts ?? Alerts.layer(job.alerts_service)
-  const mlflowLayer = options.mlflow ?? Mlflow.layer(job.mlflow_service)
+  // A job whose tracking cannot start has failed too, and the team hears of it like of any other failure.
+  const mlflowLayer = (options.mlflow ?? Mlflow.layer(job.mlflow_service)).pipe(
+    Layer.tapError((error) =>
+      Alerts.use((alerts) =>
+        alerts.notify(`${job.KIND} failed`, `${error.message} (no run, on ${hostname()})`, {
+          level: "error",
+          fields: { kind: job.KIND, status: "FAILED", run_id: "none", host: hostname() }
+        })
+      )
+    )
+  )
   // Nested provideMerge builds strictly in sequence (logger, then alerts, then mlflow) and releases in
   // reverse; a parallel merge would make start and stop order nondeterministic.
   const services = mlflowLayer.pipe(Layer.provideMerge(alertsLayer.pipe(Layer.provideMerge(loggerLayer))))
@@ -211,30 +224,54 @@ export const runJob = <J extends AnyJob, RL = never, RA = never, RM = never>(
     const program = Effect.gen(function* () {
       const mlflow = yield* Mlflow
       const logger = yield* Logger
+      const alerts = yield* Alerts
+      const started = performance.now()
+      let runInfo: RunInfo | undefined
+      // Sent once the run has ended (so it shows the final status) and before any service stops, so it is
+      // logged and delivered; as a finalizer, it is sent on interruption too.
+      const alertOutcome = (exit: Exit.Exit<unknown, unknown>) =>
+        Exit.isSuccess(exit) && !job.alerts_service.on_success
+          ? Effect.void
+          : Effect.suspend(() => {
+              const alert = outcomeAlert({
+                kind: job.KIND,
+                exit,
+                run: runInfo,
+                durationSeconds: (performance.now() - started) / 1000,
+                trackingUri: mlflow.trackingUri,
+                experiment: mlflow.experiment.name,
+                host: hostname()
+              })
+              return alerts.notify(alert.title, alert.message, alert)
+            })
       jobExit = yield* Effect.exit(
-        mlflow.withRun(runConfig, (run) =>
-          Effect.gen(function* () {
-            options.onRunStart?.(run.info)
-            yield* logJobConfig(run, job)
-            return (yield* job.run()) as Effect.Success<RunEffect<J>>
-          }).pipe(
-            // Said through the job's own logger, so the failure is in its log file before the services stop.
-            Effect.tapCause((cause) =>
-              Cause.hasInterruptsOnly(cause)
-                ? Effect.logWarning(`${job.KIND} interrupted`)
-                : Effect.logError(`${job.KIND} failed`, cause)
-            ),
-            Effect.onExit(() =>
-              logger.file === undefined
-                ? Effect.void
-                : run
-                    .logArtifact(logger.file, "logs")
-                    .pipe(
-                      Effect.catch((error) => Effect.logWarning(`log file not saved with the run: ${error.message}`))
-                    )
+        mlflow
+          .withRun(runConfig, (run) =>
+            Effect.gen(function* () {
+              runInfo = run.info
+              options.onRunStart?.(run.info)
+              yield* logJobConfig(run, job)
+              return (yield* job.run()) as Effect.Success<RunEffect<J>>
+            }).pipe(
+              // Said through the job's own logger, so the failure is in its log file before the services stop;
+              // onError, not tapCause: it runs uninterruptibly, so an interrupted job is logged as such too.
+              Effect.onError((cause) =>
+                Cause.hasInterruptsOnly(cause)
+                  ? Effect.logWarning(`${job.KIND} interrupted`)
+                  : Effect.logError(`${job.KIND} failed`, cause)
+              ),
+              Effect.onExit(() =>
+                logger.file === undefined
+                  ? Effect.void
+                  : run
+                      .logArtifact(logger.file, "logs")
+                      .pipe(
+                        Effect.catch((error) => Effect.logWarning(`log file not saved with the run: ${error.message}`))
+                      )
+              )
             )
           )
-        )
+          .pipe(Effect.onExit((exit) => alertOutcome(exit)))
       )
       return jobExit
     })

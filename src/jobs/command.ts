@@ -21,7 +21,6 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { Alerts } from "../services/alerts.js"
 import { Mlflow, type MlflowError, type NoActiveRunError, type Run } from "../services/mlflow.js"
 import { Job } from "./base.js"
 
@@ -138,7 +137,8 @@ export type CommandLocals = {
  * number when killed by a signal, as shells report it) and `duration_seconds`, the tag
  * `command.exit_signal` when a signal ended it, and the artifacts `command/stdout.txt` and
  * `command/stderr.txt`. A non-zero exit, a timeout or a program that cannot start fail the job with
- * {@link CommandFailedError} (so the run ends FAILED) and send the alert `CommandJob failed`.
+ * {@link CommandFailedError}, so the run ends FAILED and the runner sends its failure alert
+ * (`CommandJob failed`, with the error, run, duration and where to look) — one per failure.
  *
  * Processes the command leaves running in its process group when it exits are stopped too. Processes that
  * leave the group (a daemon calling `setsid`) are out of reach, as they are for a shell's job control.
@@ -156,7 +156,7 @@ export class CommandJob extends Job<CommandJob>()("CommandJob", {
   })
 }) {
   /** Runs the command; see {@link CommandJob}. */
-  run(): Effect.Effect<CommandLocals, CommandFailedError | MlflowError | NoActiveRunError, Alerts> {
+  run(): Effect.Effect<CommandLocals, CommandFailedError | MlflowError | NoActiveRunError> {
     return runCommand({
       command: this.command,
       cwd: this.cwd,
@@ -229,11 +229,10 @@ const maxDisplayLength = 200
 
 const runCommand = (
   spec: CommandSpec
-): Effect.Effect<CommandLocals, CommandFailedError | MlflowError | NoActiveRunError, Alerts> =>
+): Effect.Effect<CommandLocals, CommandFailedError | MlflowError | NoActiveRunError> =>
   Effect.scoped(
     Effect.gen(function* () {
       const run = yield* Mlflow.currentRun
-      const alerts = yield* Alerts
       const display = displayCommand(spec.command)
       const spool = yield* Effect.acquireRelease(
         Effect.sync(() => mkdtempSync(join(tmpdir(), "autogen-command-"))),
@@ -263,11 +262,9 @@ const runCommand = (
       recorded = true
       yield* record(run, child, outcome)
       const failure = failureOf(spec, outcome)
-      if (failure !== undefined) {
-        // No log line here: the runner logs the job's failure, with this error, through the same logger.
-        yield* alerts.notify("CommandJob failed", failure.message)
-        return yield* failure
-      }
+      // No log line or alert here: the runner logs the job's failure, with this error, and sends its one
+      // failure alert (`CommandJob failed`, with the run, duration and where to look).
+      if (failure !== undefined) return yield* failure
       yield* Effect.logInfo(
         `command finished: ${display} exited with code 0 in ${outcome.durationSeconds.toFixed(3)} s`
       )

@@ -5,8 +5,9 @@
  * directory; plus unit tests of the exported `whereToLook` and `summaryLine`.
  */
 import { readdirSync, readFileSync } from "node:fs"
+import { hostname } from "node:os"
 import { join } from "node:path"
-import { describe, expect, it } from "@effect/vitest"
+import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
 // The named export: under NodeNext the default import of this CommonJS module types as its namespace.
 import { Ajv2020 } from "ajv/dist/2020.js"
 import * as Cause from "effect/Cause"
@@ -19,13 +20,17 @@ import {
   lines,
   listing,
   pythonRuns,
+  readIfExists,
   repoRoot,
   runBin,
   sqliteRuns,
+  startBin,
   tempDir,
   tuningModule,
+  waitUntil,
   writeText
 } from "../fixtures/cli-harness.js"
+import { closedPort, type ReceivedRequest, startWebhookServer, type WebhookServer } from "../fixtures/webhook-server.js"
 import { freePort } from "../harness/net.js"
 import { describeInterop } from "../harness/python.js"
 
@@ -164,10 +169,16 @@ describeInterop("run: a valid configuration, read back by Python mlflow", () => 
     )
     const result = await runBin(["run", "conf.yaml"], { cwd: dir })
     expect(result.code, result.stderr).toBe(1)
-    expect(lines(result.stdout)).toEqual([
-      expect.stringMatching(/^\[cli-test\] CommandJob failed: command \S+ -e 'process\.exit\(3\)' exited with code 3$/)
-    ])
     const summary = parseSummary(lines(result.stderr).at(-1))
+    // One alert line: the error, then the run, the duration, the host and where to look.
+    const alertLines = lines(result.stdout)
+    expect(alertLines).toHaveLength(1)
+    expect(alertLines[0]).toMatch(
+      new RegExp(
+        `^\\[cli-test\\] CommandJob failed: command \\S+ -e 'process\\.exit\\(3\\)' exited with code 3 ` +
+          `\\(run ${summary.runId}, \\d+\\.\\d{2} s on \\S+; view: mlflow ui --backend-store-uri sqlite:////\\S+/mlflow\\.db\\)$`
+      )
+    )
     expect(summary).toMatchObject({ kind: "CommandJob", status: "FAILED" })
     const runs = await pythonRuns(dir)
     expect(runs).toHaveLength(1)
@@ -191,8 +202,9 @@ describe("run: a service that cannot start", () => {
     )
     const result = await runBin(["run", "conf.yaml"], { cwd: dir })
     expect(result.code).toBe(1)
-    expect(result.stdout).toBe("")
     const [reason, summary] = lines(result.stderr).slice(-2)
+    // The failure alert (alerts on the console here) says the same.
+    expect(lines(result.stdout)).toEqual([`[autogen-team] CommandJob failed: ${reason} (no run, on ${hostname()})`])
     expect(reason).toMatch(
       new RegExp(
         `^Mlflow service could not start: MLflow getOrCreateExperiment failed on http://127\\.0\\.0\\.1:${port}: ` +
@@ -206,7 +218,7 @@ describe("run: a service that cannot start", () => {
     expect(failed, summary).not.toBeNull()
     // Timed by the summary's clock, from the job's start to its failure: Node's own start-up is left out.
     expect(Number(failed![1])).toBeLessThan(2 + 1)
-    expect(result.stderr).not.toContain("s3cret")
+    expect(result.stderr + result.stdout).not.toContain("s3cret")
   })
 })
 
@@ -423,7 +435,13 @@ describe("validate", () => {
         env: { API_TOKEN: "<redacted>" },
         timeout: 9,
         logger_service: { sink: "job.log", level: "INFO", format: "pretty", colorize: true },
-        alerts_service: { enable: true, app_name: "autogen-team", timeout: 5 },
+        alerts_service: {
+          enable: true,
+          app_name: "autogen-team",
+          timeout: 5,
+          on_success: false,
+          channels: [{ type: "desktop" }]
+        },
         mlflow_service: {
           tracking_uri: "sqlite:///mlflow.db",
           artifact_root: "./mlruns",
@@ -626,5 +644,183 @@ describe("--help", () => {
       expect(help).toMatch(/0 success, 1 job failed, 2 bad invocation or configuration, 130 SIGINT, 143 SIGTERM/)
     }
     expect(listing(dir)).toEqual([])
+  })
+})
+
+/** Every file under `dir`, read as bytes, with its path relative to `dir`. */
+const everyFile = (dir: string): ReadonlyArray<{ readonly name: string; readonly bytes: Buffer }> =>
+  listing(dir)
+    .filter((name) => !name.endsWith("/"))
+    .map((name) => ({ name, bytes: readFileSync(join(dir, name)) }))
+
+/** The JSON body of a request the webhook server received. */
+const bodyOf = (request: ReceivedRequest | undefined): Record<string, unknown> => {
+  expect(request).toBeDefined()
+  return JSON.parse(request!.body) as Record<string, unknown>
+}
+
+describe("run: alerts to webhooks (a real HTTP server on 127.0.0.1)", () => {
+  let server: WebhookServer
+  beforeEach(async () => {
+    server = await startWebhookServer({
+      // Echoes what it received, secrets included, in a refusal: the warning must still show none of them.
+      "/echo/T0/B0/S3CRET-path-7f3a": (request) => ({
+        status: 400,
+        body: `no such hook: ${request.url} (${request.headers.authorization})`
+      })
+    })
+  })
+  afterEach(() => server.close())
+
+  it("SIGTERM: exit 143, the run KILLED, and exactly one interruption alert on each webhook", async () => {
+    const dir = tempDir()
+    writeText(
+      dir,
+      "conf.yaml",
+      [
+        "job:",
+        "  KIND: CommandJob",
+        `  command: ${JSON.stringify([node, "-e", "console.log('started'); setInterval(() => {}, 1000)"])}`,
+        "  logger_service: {sink: job.log}",
+        "  alerts_service:",
+        "    channels:",
+        `      - {type: webhook, url: "${server.url("/hook")}"}`,
+        `      - {type: teams, url: "${server.url("/teams?sig=x")}"}`,
+        ""
+      ].join("\n")
+    )
+    const started = startBin(["run", "conf.yaml"], { cwd: dir })
+    await waitUntil(
+      () => (readIfExists(join(dir, "job.log")).includes("started stream=stdout") ? true : undefined),
+      "the command to start"
+    )
+    started.child.kill("SIGTERM")
+    const result = await started.done
+    expect(result.code, result.stderr).toBe(143)
+    const [run] = sqliteRuns(join(dir, "mlflow.db"))
+    expect(run?.status).toBe("KILLED")
+
+    expect(server.requestsTo("/hook")).toHaveLength(1)
+    expect(server.requestsTo("/teams")).toHaveLength(1)
+    const alert = bodyOf(server.requestsTo("/hook")[0])
+    expect(alert).toMatchObject({
+      app_name: "autogen-team",
+      title: "CommandJob interrupted",
+      level: "warning",
+      fields: { kind: "CommandJob", status: "KILLED", run_id: run?.run_uuid, experiment: "autogen-team" }
+    })
+    expect(alert.message).toMatch(new RegExp(`^interrupted \\(run ${run?.run_uuid}, \\d+\\.\\d{2} s on `))
+    const card = JSON.stringify(bodyOf(server.requestsTo("/teams")[0]))
+    expect(card).toContain("CommandJob interrupted")
+    // Delivered while the logger was still running: no warning about a channel, and the logger's STOP last.
+    const log = readFileSync(join(dir, "job.log"), "utf8")
+    expect(log).not.toMatch(/alert channel/)
+    expect(lines(log).at(-1)).toContain("[STOP] Logger")
+  })
+
+  it("a failing job: one failure alert per channel with the error; secrets nowhere (logs, output, DB, artifacts)", async () => {
+    const dir = tempDir()
+    const refused = await closedPort()
+    const env = {
+      AUTOGEN_TEST_ECHO_URL: server.url("/echo/T0/B0/S3CRET-path-7f3a?sig=S3CRET-sig-91bd"),
+      AUTOGEN_TEST_TOKEN: "Bearer S3CRET-token-c0de",
+      AUTOGEN_TEST_SLACK_URL: server.url("/slack/T0/B0/S3CRET-slack-4e21"),
+      AUTOGEN_TEST_REFUSED_URL: `http://127.0.0.1:${refused}/api/webhooks/1/S3CRET-discord-77aa`
+    }
+    writeText(
+      dir,
+      "conf.yaml",
+      [
+        "job:",
+        "  KIND: CommandJob",
+        `  command: ${JSON.stringify([node, "-e", "console.error('diverged'); process.exit(3)"])}`,
+        "  logger_service: {sink: job.log, level: DEBUG}",
+        "  alerts_service:",
+        "    app_name: nightly",
+        "    channels:",
+        '      - {type: webhook, url: "${env:AUTOGEN_TEST_ECHO_URL}", headers: {Authorization: "${env:AUTOGEN_TEST_TOKEN}"}}',
+        '      - {type: slack, url: "${env:AUTOGEN_TEST_SLACK_URL}"}',
+        '      - {type: discord, url: "${env:AUTOGEN_TEST_REFUSED_URL}"}',
+        `      - {type: webhook, name: plain, url: "${server.url("/plain")}"}`,
+        ""
+      ].join("\n")
+    )
+    const result = await runBin(["run", "conf.yaml"], { cwd: dir, env })
+    expect(result.code, result.stderr).toBe(1)
+    const [run] = sqliteRuns(join(dir, "mlflow.db"))
+    expect(run?.status).toBe("FAILED")
+
+    // Exactly one alert per channel (the 400 is not retried), each with the error summary.
+    expect(server.requestsTo("/echo/T0/B0/S3CRET-path-7f3a")).toHaveLength(1)
+    expect(server.requestsTo("/slack/T0/B0/S3CRET-slack-4e21")).toHaveLength(1)
+    expect(server.requestsTo("/plain")).toHaveLength(1)
+    const plain = bodyOf(server.requestsTo("/plain")[0])
+    expect(plain).toMatchObject({
+      app_name: "nightly",
+      title: "CommandJob failed",
+      level: "error",
+      fields: { kind: "CommandJob", status: "FAILED", run_id: run?.run_uuid }
+    })
+    expect(plain.message).toMatch(/^command \S+ -e .* exited with code 3 \(run [0-9a-f]{32}, /)
+    const slack = bodyOf(server.requestsTo("/slack/T0/B0/S3CRET-slack-4e21")[0])
+    expect(slack.text).toMatch(/^CommandJob failed: command .* exited with code 3/)
+    expect(server.requestsTo("/echo/T0/B0/S3CRET-path-7f3a")[0]?.headers.authorization).toBe(env.AUTOGEN_TEST_TOKEN)
+
+    // The failing channels are warnings naming them; the refused one was retried (DEBUG lines).
+    const log = readFileSync(join(dir, "job.log"), "utf8")
+    expect(log).toMatch(/alert channel webhook failed: HTTP 400: no such hook: <redacted> \(<redacted>\) \(1 attempt\)/)
+    expect(log).toMatch(/alert channel discord failed: request failed: ECONNREFUSED \(4 attempts\)/)
+    expect(log).toMatch(/alert channel discord: attempt 1 failed \(request failed: ECONNREFUSED\); retrying/)
+
+    // What `validate` prints of the same configuration.
+    const validated = await runBin(["validate", "conf.yaml"], { cwd: dir, env })
+    expect(validated.code, validated.stderr).toBe(0)
+    expect(validated.stdout).toContain("<redacted>")
+
+    const files = everyFile(dir)
+    expect(files.map((file) => file.name)).toEqual(
+      expect.arrayContaining(["conf.yaml", "job.log", "mlflow.db", expect.stringMatching(/job\/config\.json$/)])
+    )
+    const places = [
+      { name: "stdout", bytes: Buffer.from(result.stdout + validated.stdout) },
+      { name: "stderr", bytes: Buffer.from(result.stderr + validated.stderr) },
+      ...files
+    ]
+    for (const place of places) {
+      expect(place.bytes.includes("S3CRET"), `a secret in ${place.name}`).toBe(false)
+      // SQLite may store text as UTF-16 in other databases; this one is UTF-8, but check both.
+      expect(place.bytes.includes(Buffer.from("S3CRET", "utf16le")), `a secret in ${place.name}`).toBe(false)
+    }
+    // Not vacuous: the channels were recorded, masked, in the config artifact and in the params (the DB).
+    const config = files.find((file) => file.name.endsWith("job/config.json"))
+    expect(config?.bytes.toString("utf8")).toContain('"url": "<redacted>"')
+    const db = Buffer.concat(files.filter((file) => file.name.startsWith("mlflow.db")).map((file) => file.bytes))
+    expect(db.includes("alerts_service.channels")).toBe(true)
+    expect(db.includes('"url":"<redacted>"')).toBe(true)
+  })
+
+  it("a headless machine (no DISPLAY): desktop alerts fall back to the console line, the job exits 0", async () => {
+    const dir = tempDir()
+    writeText(
+      dir,
+      "conf.yaml",
+      [
+        "job:",
+        "  KIND: CommandJob",
+        `  command: ${JSON.stringify([node, "-e", "0"])}`,
+        "  logger_service: {sink: job.log}",
+        "  alerts_service: {on_success: true}",
+        ""
+      ].join("\n")
+    )
+    const result = await runBin(["run", "conf.yaml"], { cwd: dir, unset: ["DISPLAY", "WAYLAND_DISPLAY"] })
+    expect(result.code, result.stderr).toBe(0)
+    const [run] = sqliteRuns(join(dir, "mlflow.db"))
+    expect(lines(result.stdout)).toEqual([
+      expect.stringMatching(
+        new RegExp(`^\\[autogen-team\\] CommandJob finished: finished \\(run ${run?.run_uuid}, \\d+\\.\\d{2} s on `)
+      )
+    ])
+    expect(readFileSync(join(dir, "job.log"), "utf8")).not.toMatch(/WARN/)
   })
 })

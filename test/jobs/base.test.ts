@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
+import { performance } from "node:perf_hooks"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
@@ -11,6 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import {
   AlertRecorder,
@@ -26,7 +28,10 @@ import {
   runJob,
   ServiceStartError
 } from "../../src/index.js"
+import { webhookServer } from "../fixtures/webhook-server.js"
 import { freePort } from "../harness/net.js"
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 class TrainingJob extends Job<TrainingJob>()("TrainingJob", {
   epochs: Schema.Int,
@@ -88,7 +93,13 @@ describe("Job definition", () => {
     expect(training.KIND).toBe("TrainingJob")
     expect(TrainingJob.KIND).toBe("TrainingJob")
     expect(training.logger_service).toEqual({ sink: "stderr", level: "DEBUG", format: "pretty", colorize: true })
-    expect(training.alerts_service).toEqual({ enable: true, app_name: "autogen-team", timeout: 5 })
+    expect(training.alerts_service).toEqual({
+      enable: true,
+      app_name: "autogen-team",
+      timeout: 5,
+      on_success: false,
+      channels: [{ type: "desktop" }]
+    })
     expect(training.mlflow_service).toEqual({
       tracking_uri: "sqlite:///mlflow.db",
       artifact_root: "./mlruns",
@@ -322,6 +333,10 @@ describe("runJob lifecycle", () => {
       const [run] = yield* MemoryTracking.runs
       expect(run?.info.status).toBe("KILLED")
       expect(run?.info.endTime).toBeTypeOf("number")
+      // Said through the job's logger, before its services stopped.
+      const messages = (yield* LogCapture.lines).map((line) => line.message)
+      expect(messages.indexOf("SleepingJob interrupted")).toBeGreaterThan(messages.indexOf("sleeping"))
+      expect(messages.indexOf("SleepingJob interrupted")).toBeLessThan(messages.indexOf("[STOP] Mlflow"))
     }).pipe(Effect.provide(recorders))
   )
 })
@@ -561,6 +576,195 @@ describe("secrets", () => {
       expect(everything).toContain("<redacted>")
       const logs = JSON.stringify(yield* LogCapture.lines)
       expect(logs).not.toContain("s3cr3t-value")
+    }).pipe(Effect.provide(recorders))
+  )
+})
+
+describe("automatic alerts", () => {
+  /** The alerts recorded, as title → level, message. */
+  const recorded = Effect.map(AlertRecorder.alerts, (alerts) =>
+    alerts.map(({ title, message, level, fields }) => ({ title, message, level, fields }))
+  )
+
+  it.effect("a failing job sends exactly one alert: the error, its run, duration, host and where to look", () =>
+    Effect.gen(function* () {
+      yield* Effect.exit(runJob(new FailingJob({}), testServices))
+      const [run] = yield* MemoryTracking.runs
+      const alerts = yield* recorded
+      expect(alerts).toHaveLength(1)
+      expect(alerts[0]).toEqual({
+        title: "FailingJob failed",
+        message: expect.stringMatching(
+          new RegExp(
+            `^JobFailed \\{"reason":"boom"\\} \\(run ${run?.info.runId}, \\d+\\.\\d{2} s on ${escapeRegExp(hostname())}; view: nowhere: the run was kept in memory only\\)$`
+          )
+        ),
+        level: "error",
+        fields: {
+          kind: "FailingJob",
+          status: "FAILED",
+          run_id: run?.info.runId,
+          experiment: "test",
+          duration: expect.stringMatching(/^\d+\.\d{2} s$/),
+          host: hostname(),
+          view: "nowhere: the run was kept in memory only"
+        }
+      })
+    }).pipe(Effect.provide(recorders))
+  )
+
+  it.effect("a defect sends one failure alert with the defect's message", () =>
+    Effect.gen(function* () {
+      class DyingJob extends Job<DyingJob>()("DyingJob") {
+        run() {
+          return Effect.die(new RangeError("index out of range"))
+        }
+      }
+      yield* Effect.exit(runJob(new DyingJob({}), testServices))
+      const alerts = yield* recorded
+      expect(alerts.map((alert) => alert.title)).toEqual(["DyingJob failed"])
+      expect(alerts[0]?.message).toMatch(/^index out of range \(run /)
+    }).pipe(Effect.provide(recorders))
+  )
+
+  it.effect("success sends nothing by default, and one `<KIND> finished` alert with on_success: true", () =>
+    Effect.gen(function* () {
+      yield* runJob(training, testServices)
+      expect(yield* recorded).toEqual([])
+      const loud = new TrainingJob({ ...training, alerts_service: { on_success: true } })
+      yield* runJob(loud, testServices)
+      const alerts = yield* recorded
+      expect(alerts.map(({ title, level }) => ({ title, level }))).toEqual([
+        { title: "TrainingJob finished", level: "success" }
+      ])
+      expect(alerts[0]?.message).toMatch(/^finished \(run [0-9a-f]{32}, \d+\.\d{2} s on /)
+      expect(alerts[0]?.fields?.status).toBe("FINISHED")
+    }).pipe(Effect.provide(recorders))
+  )
+
+  it.effect("interruption sends one `<KIND> interrupted` alert; the run is KILLED", () =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.forkChild(runJob(new SleepingJob({}), testServices))
+      yield* Effect.repeat(LogCapture.lines, { until: (lines) => lines.some((line) => line.message === "sleeping") })
+      yield* Fiber.interrupt(fiber)
+      const [run] = yield* MemoryTracking.runs
+      expect(run?.info.status).toBe("KILLED")
+      const alerts = yield* recorded
+      expect(alerts.map(({ title, level }) => ({ title, level }))).toEqual([
+        { title: "SleepingJob interrupted", level: "warning" }
+      ])
+      expect(alerts[0]?.message).toMatch(new RegExp(`^interrupted \\(run ${run?.info.runId}, `))
+      expect(alerts[0]?.fields?.status).toBe("KILLED")
+    }).pipe(Effect.provide(recorders))
+  )
+
+  it.effect("tracking that cannot start is a failure too: one alert with the start error, no credentials", () =>
+    Effect.gen(function* () {
+      yield* Effect.exit(
+        runJob(training, {
+          ...testServices,
+          mlflow: Mlflow.layer({ tracking_uri: "ftp://user:secret@example.invalid/x", experiment_name: "x" })
+        })
+      )
+      const alerts = yield* recorded
+      expect(alerts).toHaveLength(1)
+      expect(alerts[0]).toMatchObject({ title: "TrainingJob failed", level: "error" })
+      expect(alerts[0]?.message).toMatch(
+        /^Mlflow service could not start: .*ftp:\/\/example\.invalid\/x.* \(no run, on /
+      )
+      expect(JSON.stringify(alerts)).not.toContain("secret")
+    }).pipe(Effect.provide(recorders))
+  )
+
+  it.effect("the alert is delivered after the run ended and before any service stops", () =>
+    Effect.gen(function* () {
+      const delivering = Layer.unwrap(
+        Effect.gen(function* () {
+          const { store } = yield* MemoryTracking
+          return Alerts.fromChannels({ app_name: "t", timeout: 5 }, [
+            {
+              name: "logging",
+              send: (alert) =>
+                Effect.gen(function* () {
+                  const runs = yield* store.runs
+                  yield* Effect.logInfo(`delivered ${alert.title} with the run ${runs[0]?.info.status}`)
+                })
+            }
+          ])
+        })
+      )
+      yield* Effect.exit(runJob(new FailingJob({}), { ...testServices, alerts: delivering }))
+      const messages = (yield* LogCapture.lines).map((line) => line.message)
+      const delivered = messages.indexOf("delivered FailingJob failed with the run FAILED")
+      expect(delivered).toBeGreaterThan(-1)
+      expect(delivered).toBeLessThan(messages.indexOf("[STOP] Mlflow"))
+    }).pipe(Effect.provide(recorders))
+  )
+
+  it.live("a hanging channel delays neither a failing nor an interrupted job past the alerts timeout", () =>
+    Effect.gen(function* () {
+      const hanging = Alerts.fromChannels({ app_name: "t", timeout: 0.5 }, [{ name: "hang", send: () => Effect.never }])
+      const services = { ...testServices, alerts: hanging }
+      let started = performance.now()
+      yield* Effect.exit(runJob(new FailingJob({}), services))
+      expect((performance.now() - started) / 1000).toBeLessThan(3)
+
+      const fiber = yield* Effect.forkChild(runJob(new SleepingJob({}), services))
+      yield* Effect.repeat(LogCapture.lines, {
+        until: (lines) => lines.some((line) => line.message === "sleeping"),
+        schedule: Schedule.spaced("10 millis")
+      })
+      started = performance.now()
+      yield* Fiber.interrupt(fiber)
+      expect((performance.now() - started) / 1000).toBeLessThan(3)
+      const lines = yield* LogCapture.lines
+      const warned = lines.filter((line) => line.level === "WARN" && line.message.startsWith("alert channel"))
+      expect(warned.map((line) => line.message)).toEqual([
+        "alert channel hang failed: no answer within 0.5 s",
+        "alert channel hang failed: no answer within 0.5 s"
+      ])
+      // Logged through the job's logger, before it stopped.
+      const messages = lines.map((line) => line.message)
+      expect(messages.lastIndexOf("alert channel hang failed: no answer within 0.5 s")).toBeLessThan(
+        messages.lastIndexOf("[STOP] Logger")
+      )
+    }).pipe(Effect.provide(recorders))
+  )
+})
+
+describe("automatic alerts through the real Alerts layer (a real HTTP server)", () => {
+  it.live("a failing job sends exactly one failure alert per channel, with the error summary", () =>
+    Effect.gen(function* () {
+      const server = yield* webhookServer()
+      const job = new FailingJob({
+        alerts_service: {
+          channels: [
+            { type: "slack", url: Redacted.make(server.url("/slack")) },
+            { type: "webhook", url: Redacted.make(server.url("/hook")) },
+            { type: "discord", url: Redacted.make(server.url("/discord")) }
+          ]
+        }
+      })
+      yield* Effect.exit(runJob(job, { logger: Logger.layerTest, mlflow: Mlflow.layerTest }))
+      for (const path of ["/slack", "/hook", "/discord"]) expect(server.requestsTo(path), path).toHaveLength(1)
+      const hook = JSON.parse(server.requestsTo("/hook")[0]!.body) as Record<string, unknown>
+      expect(hook).toMatchObject({ title: "FailingJob failed", level: "error", fields: { status: "FAILED" } })
+      expect(hook.message).toMatch(/^JobFailed \{"reason":"boom"\} \(run /)
+      expect(server.requestsTo("/slack")[0]!.body).toContain('JobFailed {\\"reason\\":\\"boom\\"}')
+      expect(server.requestsTo("/discord")[0]!.body).toContain("FailingJob failed")
+    }).pipe(Effect.provide(recorders))
+  )
+
+  it.live("success alerts go out only with on_success: true", () =>
+    Effect.gen(function* () {
+      const server = yield* webhookServer()
+      const channels = [{ type: "webhook", url: Redacted.make(server.url("/hook")) }] as const
+      const services = { logger: Logger.layerTest, mlflow: Mlflow.layerTest }
+      yield* runJob(new TrainingJob({ ...training, alerts_service: { channels } }), services)
+      expect(server.requests()).toHaveLength(0)
+      yield* runJob(new TrainingJob({ ...training, alerts_service: { channels, on_success: true } }), services)
+      expect(server.requests()).toHaveLength(1)
+      expect(JSON.parse(server.requests()[0]!.body)).toMatchObject({ title: "TrainingJob finished", level: "success" })
     }).pipe(Effect.provide(recorders))
   )
 })

@@ -191,10 +191,16 @@ describe("CommandJob failures", () => {
       expect(metricsOf(run).exit_code).toBe(3)
       expect(yield* artifactText(run.info.runId, "command/stdout.txt")).toBe("failing\n")
       expect(yield* artifactText(run.info.runId, "command/stderr.txt")).toBe("why\n")
+      // Exactly one alert: the runner's, with the error and the run (the job sends none of its own).
       const alerts = yield* AlertRecorder.alerts
-      expect(alerts.map(({ title, message }) => ({ title, message }))).toEqual([
-        { title: "CommandJob failed", message: error.message }
+      expect(alerts.map(({ title, message, level }) => ({ title, message, level }))).toEqual([
+        {
+          title: "CommandJob failed",
+          message: expect.stringMatching(/^command sh -c .* exited with code 3 \(run [0-9a-f]{32}, /),
+          level: "error"
+        }
       ])
+      expect(alerts[0]?.message.startsWith(`${error.message} (run ${run.info.runId}, `)).toBe(true)
     }).pipe(Effect.provide(recorders))
   )
 
@@ -250,7 +256,9 @@ describe("CommandJob failures", () => {
       const run = yield* onlyRun
       expect(run.info.status).toBe("FAILED")
       expect(Object.keys(metricsOf(run))).toEqual(["duration_seconds"])
-      expect((yield* AlertRecorder.alerts).map((alert) => alert.message)).toEqual([error.message])
+      const alerts = yield* AlertRecorder.alerts
+      expect(alerts).toHaveLength(1)
+      expect(alerts[0]?.message.startsWith(`${error.message} (run ${run.info.runId}, `)).toBe(true)
     }).pipe(Effect.provide(recorders))
   )
 
@@ -285,7 +293,9 @@ describe("CommandJob interruption", () => {
       expect(tagOf(run, "command.exit_signal")).toBe("SIGTERM")
       // What it printed before it was stopped is kept with the run.
       expect(yield* artifactText(run.info.runId, "command/stdout.txt")).toBe(`${grandchild}\n${child}\n`)
-      expect(yield* AlertRecorder.alerts).toEqual([])
+      expect((yield* AlertRecorder.alerts).map(({ title, level }) => ({ title, level }))).toEqual([
+        { title: "CommandJob interrupted", level: "warning" }
+      ])
     }).pipe(Effect.provide(recorders))
   )
 })
