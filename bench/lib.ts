@@ -8,12 +8,13 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
+import { harness } from "../test/harness/python.js"
 
 /** The repository root. */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..")
 
-/** The Python with `mlflow==3.18.0` that the anchors run on: `$AUTOGEN_PYTHON` or the harness venv. */
-export const python = process.env.AUTOGEN_PYTHON ?? join(repoRoot, ".venv", "bin", "python")
+/** The Python with `mlflow==3.18.0` that the anchors run on: the test harness's (`$AUTOGEN_PYTHON` or `.venv`). */
+export const python = harness.python
 
 /** A fresh, empty directory. */
 export const freshDir = (prefix = "autogen-bench-"): string => mkdtempSync(join(tmpdir(), prefix))
@@ -72,7 +73,12 @@ export const timeProcess = (
   })
 
 /** Runs a Python script (anchors) with `args`; its last stdout line is parsed as JSON. */
-export const pythonJson = async <T>(script: string, args: ReadonlyArray<string>, cwd: string): Promise<T> => {
-  const sample = await timeProcess(python, ["-c", script, ...args], cwd)
+export const pythonJson = async <T>(
+  script: string,
+  args: ReadonlyArray<string>,
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<T> => {
+  const sample = await timeProcess(python, ["-c", script, ...args], cwd, env)
   return JSON.parse(sample.stdout.trim().split("\n").at(-1) ?? "null") as T
 }
