@@ -23,6 +23,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
     testTimeout: 60_000,
-    hookTimeout: 120_000
+    hookTimeout: 120_000,
+    // Most test files wait on child processes (CLI runs, mlflow servers, Python): two files at a time keep
+    // both cores busy, where the default on 2 cores (cores - 1) runs them one by one.
+    maxWorkers: 2
   }
 })
