@@ -22,8 +22,9 @@ import { stringify } from "yaml"
 import { ConfigError } from "../config/decode.js"
 import { loadConfig } from "../config/load.js"
 import { configValue, runJob } from "../jobs/base.js"
+import { runLocation } from "../jobs/outcome.js"
 import { ServiceStartError } from "../services/errors.js"
-import { displayUri, statusFromExit } from "../services/mlflow.js"
+import { statusFromExit } from "../services/mlflow.js"
 import type { RunInfo } from "../tracking/store.js"
 import { decodeSettings, type JobKind, jsonSchema, loadJobModule, registry, type Settings } from "./registry.js"
 
@@ -72,13 +73,12 @@ const invocation =
   (error: ConfigError): Effect.Effect<never, InvocationError> =>
     Effect.andThen(writeErr(`${name}: ${error.message}`), Effect.fail(new InvocationError({ message: error.message })))
 
-/** Where to look at a run, by tracking URI. */
-export const whereToLook = (trackingUri: string): string =>
-  trackingUri.startsWith("sqlite:")
-    ? `mlflow ui --backend-store-uri ${trackingUri}`
-    : trackingUri === "none" || trackingUri.startsWith("memory:")
-      ? "nowhere: the run was kept in memory only (tracking_uri none/memory)"
-      : displayUri(trackingUri)
+/**
+ * Where to look at a run: as {@link runLocation} (a server's run page, "nowhere" for memory), except that an
+ * SQLite path stays as the configuration wrote it: the summary is read where the job ran.
+ */
+export const whereToLook = (trackingUri: string, run?: RunInfo): string =>
+  trackingUri.startsWith("sqlite:") ? `mlflow ui --backend-store-uri ${trackingUri}` : runLocation(trackingUri, run)
 
 /** The services that failed to start in a job's exit: no logger reported those. */
 const startFailures = (exit: Exit.Exit<unknown, unknown>): ReadonlyArray<ServiceStartError> =>
@@ -97,7 +97,7 @@ export const summaryLine = (
 ): string => {
   const job = settings.job
   const status = statusFromExit(exit)
-  const view = whereToLook(job.mlflow_service.tracking_uri)
+  const view = whereToLook(job.mlflow_service.tracking_uri, run)
   if (job.logger_service.format === "json") {
     return JSON.stringify({
       summary: true,

@@ -380,12 +380,17 @@ describe("summaryLine and whereToLook", () => {
       mlflow_service: { tracking_uri: trackingUri, artifact_root: "./mlruns", experiment_name: "x" }
     })
 
-  it("whereToLook: the mlflow ui command for sqlite, the URL without credentials for a server, nowhere for memory", () => {
+  it("whereToLook: the mlflow ui command for sqlite, the run page without credentials for a server, nowhere for memory", () => {
     expect(whereToLook("sqlite:///mlflow.db")).toBe("mlflow ui --backend-store-uri sqlite:///mlflow.db")
     expect(whereToLook("https://ana:s3cret@mlflow.example.com:5000")).not.toContain("s3cret")
     expect(whereToLook("https://ana:s3cret@mlflow.example.com:5000")).toContain("mlflow.example.com:5000")
     expect(whereToLook("none")).toMatch(/^nowhere/)
     expect(whereToLook("memory://")).toMatch(/^nowhere/)
+    // With the run: its page on the server.
+    const run = { runId: "0123456789abcdef0123456789abcdef", experimentId: "7" } as RunInfo
+    expect(whereToLook("https://ana:s3cret@mlflow.example.com:5000/", run)).toBe(
+      "https://mlflow.example.com:5000/#/experiments/7/runs/0123456789abcdef0123456789abcdef"
+    )
   })
 
   it("summaryLine: pretty and JSON, with and without a run, for each status", () => {
@@ -393,7 +398,7 @@ describe("summaryLine and whereToLook", () => {
       "CommandJob FINISHED in 1.23 s (run 0123456789abcdef0123456789abcdef); view: mlflow ui --backend-store-uri sqlite:///mlflow.db"
     )
     expect(summaryLine({ job: job("pretty", "memory://") }, undefined, Exit.fail("no"), 0.5)).toBe(
-      "CommandJob FAILED in 0.50 s (no run); view: nowhere: the run was kept in memory only (tracking_uri none/memory)"
+      "CommandJob FAILED in 0.50 s (no run); view: nowhere: the run was kept in memory only"
     )
     const json = JSON.parse(summaryLine({ job: job("json") }, info, Exit.failCause(Cause.interrupt()), 2.34567))
     expect(json).toEqual({
