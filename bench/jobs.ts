@@ -39,9 +39,12 @@ export class IngestJob extends Job<IngestJob>()("IngestJob", { keys: Schema.Int,
   }
 }
 
-/** Service configs that keep a benchmark quiet: the log in a file of `dir`, console alerts (none are sent). */
+/**
+ * Service configs that keep a benchmark quiet: only warnings logged (a successful job writes none), console
+ * alerts (none are sent), artifacts under `dir`.
+ */
 export const quietServices = (dir: string, trackingUri: string) => ({
-  logger_service: { sink: join(dir, "job.log"), level: "INFO" as const },
+  logger_service: { sink: "stderr", level: "WARN" as const },
   alerts_service: { enable: false },
   mlflow_service: { tracking_uri: trackingUri, artifact_root: join(dir, "mlruns") }
 })

@@ -16,6 +16,7 @@
  */
 
 import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -129,17 +130,14 @@ export const makeSqliteStore = (
     const location = yield* parseSqliteUri(uri)
     const artifactRoot = path.resolve(options.artifactRoot ?? "mlruns")
     if (location._tag === "File") {
-      yield* Effect.tryPromise({
-        try: () => fsp.mkdir(path.dirname(location.path), { recursive: true }),
-        catch: (cause) => toTrackingError("open", target, cause)
-      })
+      yield* attempt("open", target, () => fs.mkdirSync(path.dirname(location.path), { recursive: true }))
     }
     const now = yield* Clock.currentTimeMillis
-    const db = yield* Effect.acquireRelease(
-      attempt("open", target, () => openDatabase(location, artifactRoot, now, target.busyTimeoutMs)),
-      (db) => Effect.sync(() => db.close())
+    const connection = yield* Effect.acquireRelease(
+      attempt("open", target, () => acquireConnection(location, artifactRoot, now, target.busyTimeoutMs)),
+      (connection) => Effect.sync(() => releaseConnection(connection))
     )
-    return makeStore(db, target, artifactRoot)
+    return makeStore(connection.db, target, artifactRoot)
   })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -157,11 +155,45 @@ const keepAlive = <T extends object>(wrapper: T): T => {
   return wrapper
 }
 
-/** `db.prepare`, with the statement kept alive (see above). Every statement of this module goes through it. */
+// Statements by SQL text, per connection: a pooled connection serves many stores, and each would otherwise
+// prepare (and, see above, keep forever) its own copy of every statement.
+const statements = new WeakMap<Database.Database, Map<string, Database.Statement<Array<unknown>, unknown>>>()
+
+/**
+ * `db.prepare`, once per connection and SQL text, with the statement kept alive (see above). Every statement of
+ * this module goes through it. Statements are only run whole (`run`, `get`, `all`), so sharing one is safe.
+ */
 const prepare = <P extends Array<unknown> = Array<unknown>, R = unknown>(
   db: Database.Database,
   source: string
-): Database.Statement<P, R> => keepAlive(db.prepare<P, R>(source))
+): Database.Statement<P, R> => {
+  let cache = statements.get(db)
+  if (cache === undefined) {
+    cache = new Map()
+    statements.set(db, cache)
+  }
+  let statement = cache.get(source)
+  if (statement === undefined) {
+    statement = keepAlive(db.prepare<Array<unknown>, unknown>(source))
+    cache.set(source, statement)
+  }
+  return statement as unknown as Database.Statement<P, R>
+}
+
+/**
+ * An object whose properties are statements prepared on first access, each once: `sql.name.run(…)` reads
+ * like an eagerly prepared statement.
+ */
+const lazyStatements = <T extends Record<string, () => object>>(
+  factories: T
+): { readonly [K in keyof T]: ReturnType<T[K]> } => {
+  const statements: Partial<Record<keyof T, object>> = {}
+  const lazy = {}
+  for (const key of Object.keys(factories) as Array<keyof T>) {
+    Object.defineProperty(lazy, key, { get: () => (statements[key] ??= factories[key]!()) })
+  }
+  return lazy as { readonly [K in keyof T]: ReturnType<T[K]> }
+}
 
 /** `db.pragma`, which would prepare a statement behind our back, through {@link prepare}. */
 const pragma = (db: Database.Database, source: string): unknown => {
@@ -345,6 +377,96 @@ const openDatabase = (
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Connections
+
+/** A connection to a database file, shared by the stores of this process that use that file. */
+interface Connection {
+  readonly db: Database.Database
+  /** Its key in {@link pool}; `undefined` for an in-memory database, which is never shared. */
+  readonly key: string | undefined
+  /** Device and inode of the file it opened: a file deleted or replaced since is not this connection's any more. */
+  readonly identity: string | undefined
+  users: number
+}
+
+// Opening a file costs more than a short job's whole run: WAL set-up, schema check, statements, and on close a
+// checkpoint of the WAL into the file. So a connection outlives its store: the next store on the same file (a
+// job run after another, a child run) takes it over. Idle ones beyond a few are closed, oldest first; the rest
+// are closed, and checkpointed, when the process exits. Runs, transactions and errors stay per store; only
+// the SQLite handle is shared, and better-sqlite3 runs every statement and transaction to its end at once.
+const pool = new Map<string, Connection>()
+const maxIdleConnections = 4
+let closesOnExit = false
+
+const fileIdentity = (file: string): string | undefined => {
+  try {
+    const stats = fs.statSync(file)
+    return `${stats.dev}:${stats.ino}`
+  } catch {
+    return undefined
+  }
+}
+
+const closeIdle = (keep: number): void => {
+  const idle = [...pool.values()].filter((connection) => connection.users === 0)
+  // Map order is insertion order, and a reused connection is re-inserted: the first idle ones are the oldest.
+  for (const connection of idle.slice(0, Math.max(0, idle.length - keep))) {
+    pool.delete(connection.key!)
+    connection.db.close()
+  }
+}
+
+const acquireConnection = (
+  location: SqliteLocation,
+  artifactRoot: string,
+  now: number,
+  busyTimeoutMs: number
+): Connection => {
+  if (location._tag === "Memory") {
+    return {
+      db: openDatabase(location, artifactRoot, now, busyTimeoutMs),
+      key: undefined,
+      identity: undefined,
+      users: 1
+    }
+  }
+  const key = `${busyTimeoutMs} ${location.path}`
+  const existing = pool.get(key)
+  if (existing !== undefined) {
+    pool.delete(key)
+    const sameFile = existing.identity !== undefined && existing.identity === fileIdentity(location.path)
+    try {
+      if (sameFile) {
+        // Another process may have migrated the file since: checked on every open, as a new connection would.
+        verifyRevision(existing.db, `sqlite:///${location.path}`)
+        existing.users += 1
+        pool.set(key, existing)
+        return existing
+      }
+    } finally {
+      if (existing.users === 0 && pool.get(key) !== existing) existing.db.close()
+    }
+  }
+  if (!closesOnExit) {
+    closesOnExit = true
+    process.once("exit", () => {
+      for (const connection of pool.values()) if (connection.db.open) connection.db.close()
+    })
+  }
+  const db = openDatabase(location, artifactRoot, now, busyTimeoutMs)
+  const connection: Connection = { db, key, identity: fileIdentity(location.path), users: 1 }
+  pool.set(key, connection)
+  return connection
+}
+
+const releaseConnection = (connection: Connection): void => {
+  connection.users -= 1
+  if (connection.users > 0) return
+  if (connection.key === undefined || pool.get(connection.key) !== connection) connection.db.close()
+  else closeIdle(maxIdleConnections)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The store
 
 interface ExperimentRow {
@@ -450,81 +572,101 @@ const checkMetricCoordinates = (metric: Metric): void => {
   if (typeof metric.value !== "number") refuse(`metric ${JSON.stringify(metric.key)}: the value is not a number`)
 }
 
+/** Metric rows one INSERT writes; a batch's remainder goes row by row, so there are two statements only. */
+const metricRowsPerInsert = 100
+
 const makeStore = (db: Database.Database, target: Target, artifactRoot: string): TrackingStore => {
-  const sql = {
-    experimentByName: prepare<[string], ExperimentRow>(
-      db,
-      `SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
+  // Prepared on first use: a job uses a handful of these, and preparing all of them made up a sixth of a
+  // short job's time (and every prepared wrapper stays alive, see keepAlive).
+  const sql = lazyStatements({
+    experimentByName: () =>
+      prepare<[string], ExperimentRow>(
+        db,
+        `SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
        FROM experiments WHERE name = ? ORDER BY experiment_id LIMIT 1`
-    ),
-    experimentById: prepare<[number], ExperimentRow>(
-      db,
-      `SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
+      ),
+    experimentById: () =>
+      prepare<[number], ExperimentRow>(
+        db,
+        `SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time
        FROM experiments WHERE experiment_id = ?`
-    ),
-    insertExperiment: prepare<[string, number, number, string]>(
-      db,
-      `INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace)
+      ),
+    insertExperiment: () =>
+      prepare<[string, number, number, string]>(
+        db,
+        `INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace)
        VALUES (?, NULL, 'active', ?, ?, ?)`
-    ),
-    setExperimentLocation: prepare<[string, number]>(
-      db,
-      "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?"
-    ),
-    insertRun: prepare<[string, string, string, number, string, number]>(
-      db,
-      `INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time,
+      ),
+    setExperimentLocation: () =>
+      prepare<[string, number]>(db, "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?"),
+    insertRun: () =>
+      prepare<[string, string, string, number, string, number]>(
+        db,
+        `INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time,
          end_time, deleted_time, source_version, lifecycle_stage, artifact_uri, experiment_id)
        VALUES (?, ?, 'UNKNOWN', '', '', ?, 'RUNNING', ?, NULL, NULL, '', 'active', ?, ?)`
-    ),
-    runById: prepare<[string], RunRow>(
-      db,
-      `SELECT run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage
+      ),
+    runById: () =>
+      prepare<[string], RunRow>(
+        db,
+        `SELECT run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage
        FROM runs WHERE run_uuid = ?`
-    ),
-    setRunEnd: prepare<[string, number, string]>(db, "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?"),
-    setRunName: prepare<[string, string]>(db, "UPDATE runs SET name = ? WHERE run_uuid = ?"),
-    upsertTag: prepare<[string, string, string]>(
-      db,
-      `INSERT INTO tags ("key", value, run_uuid) VALUES (?, ?, ?)
+      ),
+    setRunEnd: () =>
+      prepare<[string, number, string]>(db, "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?"),
+    setRunName: () => prepare<[string, string]>(db, "UPDATE runs SET name = ? WHERE run_uuid = ?"),
+    upsertTag: () =>
+      prepare<[string, string, string]>(
+        db,
+        `INSERT INTO tags ("key", value, run_uuid) VALUES (?, ?, ?)
        ON CONFLICT ("key", run_uuid) DO UPDATE SET value = excluded.value`
-    ),
-    paramValue: prepare<[string, string], { value: string }>(
-      db,
-      `SELECT value FROM params WHERE run_uuid = ? AND "key" = ?`
-    ),
-    insertParam: prepare<[string, string, string]>(db, `INSERT INTO params ("key", value, run_uuid) VALUES (?, ?, ?)`),
+      ),
+    paramValue: () =>
+      prepare<[string, string], { value: string }>(db, `SELECT value FROM params WHERE run_uuid = ? AND "key" = ?`),
+    insertParam: () =>
+      prepare<[string, string, string]>(db, `INSERT INTO params ("key", value, run_uuid) VALUES (?, ?, ?)`),
     // Only a repeat of the full primary key is skipped; other constraint failures still fail the batch.
-    insertMetric: prepare<[string, number, number, string, number, number]>(
-      db,
-      `INSERT INTO metrics ("key", value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)
+    insertMetric: () =>
+      prepare<[string, number, number, string, number, number]>(
+        db,
+        `INSERT INTO metrics ("key", value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT ("key", timestamp, step, run_uuid, value, is_nan) DO NOTHING`
-    ),
-    latestMetric: prepare<[string, string], MetricRow>(
-      db,
-      `SELECT "key", value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid = ? AND "key" = ?`
-    ),
-    upsertLatestMetric: prepare<[string, number, number, number, number, string]>(
-      db,
-      `INSERT INTO latest_metrics ("key", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)
+      ),
+    insertMetrics: () =>
+      prepare<Array<string | number>>(
+        db,
+        `INSERT INTO metrics ("key", value, timestamp, run_uuid, step, is_nan)
+         VALUES ${Array.from({ length: metricRowsPerInsert }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}
+         ON CONFLICT ("key", timestamp, step, run_uuid, value, is_nan) DO NOTHING`
+      ),
+    latestMetric: () =>
+      prepare<[string, string], MetricRow>(
+        db,
+        `SELECT "key", value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid = ? AND "key" = ?`
+      ),
+    upsertLatestMetric: () =>
+      prepare<[string, number, number, number, number, string]>(
+        db,
+        `INSERT INTO latest_metrics ("key", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT ("key", run_uuid) DO UPDATE SET
          value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan`
-    ),
-    paramsOfRun: prepare<[string], KeyValueRow>(
-      db,
-      `SELECT "key", value FROM params WHERE run_uuid = ? ORDER BY "key"`
-    ),
-    tagsOfRun: prepare<[string], KeyValueRow>(db, `SELECT "key", value FROM tags WHERE run_uuid = ? ORDER BY "key"`),
-    latestMetricsOfRun: prepare<[string], MetricRow>(
-      db,
-      `SELECT "key", value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid = ? ORDER BY "key"`
-    ),
-    metricHistory: prepare<[string, string], MetricRow>(
-      db,
-      `SELECT "key", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND "key" = ?
+      ),
+    paramsOfRun: () =>
+      prepare<[string], KeyValueRow>(db, `SELECT "key", value FROM params WHERE run_uuid = ? ORDER BY "key"`),
+    tagsOfRun: () =>
+      prepare<[string], KeyValueRow>(db, `SELECT "key", value FROM tags WHERE run_uuid = ? ORDER BY "key"`),
+    latestMetricsOfRun: () =>
+      prepare<[string], MetricRow>(
+        db,
+        `SELECT "key", value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid = ? ORDER BY "key"`
+      ),
+    metricHistory: () =>
+      prepare<[string, string], MetricRow>(
+        db,
+        `SELECT "key", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND "key" = ?
        ORDER BY step, timestamp, value`
-    )
-  }
+      )
+  })
 
   const activeRun = (runId: string): RunRow => {
     const run = sql.runById.get(runId) ?? refuse(`run ${runId} does not exist`)
@@ -595,14 +737,30 @@ const makeStore = (db: Database.Database, target: Target, artifactRoot: string):
     }
 
     const newest = new Map<string, StoredMetric>()
+    const points: Array<StoredMetric> = []
     for (const metric of batch.metrics ?? []) {
       checkMetricCoordinates(metric)
       const point = sanitizeMetric(metric)
-      const inserted = sql.insertMetric.run(point.key, point.value, point.timestamp, runId, point.step, point.isNan)
-      // A duplicate point was already accounted for in latest_metrics when it was first logged.
-      if (inserted.changes === 0) continue
+      points.push(point)
+      // A duplicate of a stored point changes nothing here: latest_metrics already counted it when it was stored.
       const best = newest.get(point.key)
       if (best === undefined || isMoreRecent(point, best)) newest.set(point.key, point)
+    }
+    // In primary-key order, so each index is written in runs of neighbouring entries rather than all over.
+    points.sort((a, b) =>
+      a.key !== b.key ? (a.key < b.key ? -1 : 1) : a.timestamp - b.timestamp || a.step - b.step || a.value - b.value
+    )
+    let next = 0
+    for (; next + metricRowsPerInsert <= points.length; next += metricRowsPerInsert) {
+      const values: Array<string | number> = []
+      for (let index = next; index < next + metricRowsPerInsert; index++) {
+        const point = points[index]!
+        values.push(point.key, point.value, point.timestamp, runId, point.step, point.isNan)
+      }
+      sql.insertMetrics.run(...values)
+    }
+    for (const point of points.slice(next)) {
+      sql.insertMetric.run(point.key, point.value, point.timestamp, runId, point.step, point.isNan)
     }
     for (const point of newest.values()) {
       const row = sql.latestMetric.get(runId, point.key)
@@ -698,6 +856,9 @@ const artifactFile = (run: RunInfo, artifactPath: string): string => {
   return destination
 }
 
+/** In-memory artifacts up to this size are written without leaving the thread. */
+const syncArtifactBytes = 256 * 1024
+
 const putArtifact = (
   target: Target,
   run: RunInfo,
@@ -709,6 +870,20 @@ const putArtifact = (
     const directory = path.dirname(file)
     // Written beside the target then renamed over it: readers see the old file or the new one, never a half.
     const temp = path.join(directory, `.${path.basename(file)}.${randomUUID().replaceAll("-", "")}.tmp`)
+    if (source._tag === "Bytes" && source.bytes.length <= syncArtifactBytes) {
+      // Small content (a config, a model summary) is written synchronously: four thread-pool round trips cost
+      // more than the write, and the store's SQLite calls block the same way.
+      return yield* attempt("putArtifact", target, () => {
+        fs.mkdirSync(directory, { recursive: true })
+        try {
+          fs.writeFileSync(temp, source.bytes)
+          fs.renameSync(temp, file)
+        } catch (error) {
+          fs.rmSync(temp, { force: true })
+          throw error
+        }
+      })
+    }
     yield* Effect.tryPromise({
       try: async () => {
         await fsp.mkdir(directory, { recursive: true })

@@ -415,7 +415,7 @@ process.stdin.once("data", () => {
               yield* store.endRun(run.runId, "FINISHED", Date.now())
             })
           )
-        // The in-process stores (two connections) start right after the children, while they create the file.
+        // The in-process stores (sharing one connection) start right after the children, while they create the file.
         yield* Effect.sleep("30 millis")
         yield* Effect.all([inProcess("p1"), inProcess("p2")], { concurrency: "unbounded" })
         for (const result of yield* Effect.promise(() => Promise.all(children.map((c) => c.done)))) {
@@ -476,6 +476,125 @@ storeSuite("SqliteTrackingStore", () =>
 // What only the SQLite store can show Python mlflow: its schema, and a server on its file
 
 /** Table constraints: the one part of its DDL that Python mlflow emits in no stable order (it iterates sets). */
+/** File descriptors this process holds open on files under `dir` (Linux: /proc/self/fd). */
+const openFilesUnder = (dir: string): number =>
+  fs.readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)
+    } catch {
+      return false
+    }
+  }).length
+
+describe("SqliteTrackingStore connections (shared by the stores of a process)", () => {
+  it.effect("a store opened after another on the same file sees everything, and so do concurrent stores", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const first = yield* Effect.scoped(Effect.flatMap(openStore(dir), (store) => newRun(store, "e", "one")))
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const [a, b] = yield* Effect.all([openStore(dir), openStore(dir)])
+          expect((yield* a.getRun(first.runId)).info.runName).toBe("one")
+          const second = yield* newRun(b, "e", "two")
+          // A store that closes leaves the other working.
+          yield* Effect.scoped(Effect.flatMap(openStore(dir), (c) => c.getRun(second.runId)))
+          yield* a.endRun(second.runId, "FINISHED", 1_700_000_000_999)
+          expect((yield* b.getRun(second.runId)).info.status).toBe("FINISHED")
+        })
+      )
+      expect(query(path.join(dir, "mlflow.db"), "SELECT name, status FROM runs ORDER BY name")).toEqual([
+        { name: "one", status: "RUNNING" },
+        { name: "two", status: "FINISHED" }
+      ])
+    })
+  )
+
+  it.effect("a file deleted or replaced since is opened anew: writes go to the file that is there now", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const file = path.join(dir, "mlflow.db")
+      yield* Effect.scoped(Effect.flatMap(openStore(dir), (store) => newRun(store, "old", "before")))
+      for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(`${file}${suffix}`, { force: true })
+      yield* Effect.scoped(Effect.flatMap(openStore(dir), (store) => newRun(store, "new", "after")))
+      expect(query(file, "SELECT name FROM runs")).toEqual([{ name: "after" }])
+      expect(query(file, "SELECT name FROM experiments ORDER BY experiment_id")).toEqual([
+        { name: "Default" },
+        { name: "new" }
+      ])
+    })
+  )
+
+  it.effect("the revision is checked on every open, also when the connection is reused", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const file = path.join(dir, "mlflow.db")
+      yield* Effect.scoped(openStore(dir))
+      // Another process migrates the file to a revision this store does not know.
+      query(file, "UPDATE alembic_version SET version_num = 'ffffffffffff'")
+      const error = yield* Effect.flip(Effect.scoped(openStore(dir)))
+      expect(error.message).toMatch(/revision ffffffffffff/)
+      query(file, `UPDATE alembic_version SET version_num = '${SCHEMA_REVISION}'`)
+      yield* Effect.scoped(openStore(dir))
+    })
+  )
+
+  it.effect("at most a few idle connections stay open, however many files were used", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      for (let index = 0; index < 12; index++) {
+        yield* Effect.scoped(
+          Effect.flatMap(openStore(dir, { file: `db${index}.db` }), (store) => newRun(store, "e", "r"))
+        )
+      }
+      // A WAL database holds three files open (db, -wal, -shm): 4 idle connections, 12 descriptors at most.
+      expect(openFilesUnder(dir)).toBeLessThanOrEqual(12)
+      expect(openFilesUnder(dir)).toBeGreaterThan(0)
+    })
+  )
+
+  it.live(
+    "connections still open when the process exits are closed: the WAL is checkpointed into the file",
+    () =>
+      Effect.gen(function* () {
+        const dir = tempDir()
+        const file = path.join(dir, "mlflow.db")
+        const script = path.join(dir, "exit.mts")
+        const effectUrl = pathToFileURL(path.join(repoRoot, "node_modules/effect/dist/Effect.js")).href
+        const storeUrl = pathToFileURL(path.join(repoRoot, "src/tracking/sqlite.ts")).href
+        fs.writeFileSync(
+          script,
+          `import * as Effect from ${JSON.stringify(effectUrl)}
+import { makeSqliteStore } from ${JSON.stringify(storeUrl)}
+const program = Effect.scoped(Effect.gen(function* () {
+  const store = yield* makeSqliteStore({ uri: ${JSON.stringify(uriOf(file))}, artifactRoot: ${JSON.stringify(path.join(dir, "mlruns"))} })
+  const experiment = yield* store.getOrCreateExperiment("exit")
+  yield* store.createRun({ experimentId: experiment.experimentId, runName: "r", userId: "u", startTime: 1, tags: [] })
+}))
+await Effect.runPromise(program)
+const { existsSync } = await import("node:fs")
+if (!existsSync(${JSON.stringify(`${file}-wal`)})) throw new Error("the connection was closed with its store")
+// As the CLI ends: process.exit, which skips better-sqlite3's own clean-up of open databases.
+process.exit(0)
+`
+        )
+        const code = yield* Effect.promise(
+          () =>
+            new Promise<number | null>((resolve) =>
+              spawn(process.execPath, ["--import", "tsx", script], { cwd: repoRoot, stdio: "inherit" }).on(
+                "close",
+                resolve
+              )
+            )
+        )
+        expect(code).toBe(0)
+        // Closed at exit: SQLite checkpointed the WAL into the file and removed it.
+        expect(fs.existsSync(`${file}-wal`)).toBe(false)
+        expect(query(file, "SELECT name FROM runs")).toEqual([{ name: "r" }])
+      }),
+    60_000
+  )
+})
+
 const TABLE_CONSTRAINT = /^\s*(CONSTRAINT|FOREIGN KEY|CHECK|UNIQUE|PRIMARY KEY)\b/
 
 /**
