@@ -12,13 +12,15 @@ export interface Row {
   readonly ratio: number | undefined
   readonly goal: string
   readonly met: boolean
+  /** What a ratio below 1 means: "faster" (time, the default) or "less memory". */
+  readonly better?: "faster" | "less memory"
 }
 
 /** Where and with what the figures were measured. */
 export type Machine = Readonly<Record<string, string>>
 
-const ratioText = (ratio: number | undefined): string =>
-  ratio === undefined ? "—" : `${ratio.toFixed(3)}× (${(1 / ratio).toFixed(1)}× faster)`
+const ratioText = (row: Row): string =>
+  row.ratio === undefined ? "—" : `${row.ratio.toFixed(3)}× (${(1 / row.ratio).toFixed(1)}× ${row.better ?? "faster"})`
 
 /** The report as Markdown: the machine, then one table row per measurement. */
 export const renderMarkdown = (rows: ReadonlyArray<Row>, machine: Machine): string =>
@@ -33,7 +35,7 @@ export const renderMarkdown = (rows: ReadonlyArray<Row>, machine: Machine): stri
     "| --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map(
       (row) =>
-        `| ${row.id} | ${row.what} | ${row.ours} | ${row.anchor} | ${ratioText(row.ratio)} | ${row.goal} | ${row.met ? "yes" : "**no**"} |`
+        `| ${row.id} | ${row.what} | ${row.ours} | ${row.anchor} | ${ratioText(row)} | ${row.goal} | ${row.met ? "yes" : "**no**"} |`
     ),
     "",
     "![speed-up over Python MLflow](../docs/bench.svg)",
@@ -45,7 +47,7 @@ const escapeXml = (text: string): string =>
 
 /** Horizontal bars of the speed-up (Python / ours) on a log scale, for rows that have an anchor. */
 export const renderChart = (rows: ReadonlyArray<Row>): string => {
-  const bars = rows.filter((row) => row.ratio !== undefined && row.ratio > 0)
+  const bars = rows.filter((row) => row.ratio !== undefined && row.ratio > 0 && (row.better ?? "faster") === "faster")
   const width = 760
   const label = 300
   const barHeight = 26
