@@ -48,8 +48,10 @@ const escapeXml = (text: string): string =>
 /** Horizontal bars of the speed-up (Python / ours) on a log scale, for rows that have an anchor. */
 export const renderChart = (rows: ReadonlyArray<Row>): string => {
   const bars = rows.filter((row) => row.ratio !== undefined && row.ratio > 0 && (row.better ?? "faster") === "faster")
-  const width = 760
-  const label = 300
+  const labels = bars.map((row) => `${row.id} ${row.what}`)
+  // About 7 px a character at 13 px sans-serif: the longest label decides where the bars start.
+  const label = 20 + 7 * Math.max(0, ...labels.map((text) => text.length))
+  const width = label + 420
   const barHeight = 26
   const top = 40
   const height = top + bars.length * (barHeight + 10) + 30
