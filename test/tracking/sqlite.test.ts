@@ -8,9 +8,9 @@ import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import { makeSqliteStore, parseSqliteUri } from "../../src/tracking/sqlite.js"
 import { KNOWN_REVISIONS, MLFLOW_VERSION, SCHEMA_DDL, SCHEMA_REVISION } from "../../src/tracking/sqlite-schema.js"
-import type { Metric, TrackingStore } from "../../src/tracking/store.js"
+import type { Metric } from "../../src/tracking/store.js"
 import { describeInterop, pythonJson, startMlflowServer } from "../harness/python.js"
-import { MAX_FLOAT, storeSuite } from "./store-suite.js"
+import { MAX_FLOAT, newRun, storeSuite } from "./store-suite.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 
@@ -57,18 +57,6 @@ const query = <T>(file: string, sql: string, ...params: Array<string | number>):
     db.close()
   }
 }
-
-const newRun = (store: TrackingStore, experimentName: string, runName: string, startTime = 1_700_000_000_000) =>
-  Effect.gen(function* () {
-    const experiment = yield* store.getOrCreateExperiment(experimentName)
-    return yield* store.createRun({
-      experimentId: experiment.experimentId,
-      runName,
-      userId: "tester",
-      startTime,
-      tags: []
-    })
-  })
 
 describe("parseSqliteUri", () => {
   it.effect("reads paths the way MLflow (SQLAlchemy) does", () =>

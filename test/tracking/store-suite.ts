@@ -40,7 +40,8 @@ const encoder = new TextEncoder()
 const bytes = (text: string) => ({ _tag: "Bytes", bytes: encoder.encode(text) }) as const
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
 
-const newRun = (store: TrackingStore, experimentName: string, runName: string, startTime = 1_700_000_000_000) =>
+/** A RUNNING run named `runName` in the experiment `experimentName` (created when missing). */
+export const newRun = (store: TrackingStore, experimentName: string, runName: string, startTime = 1_700_000_000_000) =>
   Effect.gen(function* () {
     const experiment = yield* store.getOrCreateExperiment(experimentName)
     return yield* store.createRun({
