@@ -141,13 +141,16 @@ const parseEndpoint = (uri: string): Endpoint | string => {
   url.password = ""
   url.search = ""
   url.hash = ""
-  url.pathname = url.pathname.replace(/\/+$/, "")
   return { base: url, userInfo }
 }
 
-/** A URL under the server's prefix, e.g. `api/2.0/mlflow/runs/get`, with `segments` percent-encoded. */
+/**
+ * A URL under the server's prefix, e.g. `api/2.0/mlflow/runs/get`, with `segments` percent-encoded. A URL's
+ * pathname is never empty (`http://host` has `/`), so its trailing slashes go here: `//api/…` is another path
+ * to a proxy routing by prefix or to a server's permission rules.
+ */
 const urlOf = (base: URL, path: string, ...segments: ReadonlyArray<string>): string =>
-  `${base.origin}${base.pathname}/${path}${segments.map((segment) => `/${encodeURIComponent(segment)}`).join("")}`
+  `${base.origin}${base.pathname.replace(/\/+$/, "")}/${path}${segments.map((segment) => `/${encodeURIComponent(segment)}`).join("")}`
 
 // ---------------------------------------------------------------------------------------------------------------
 // One attempt: a request, its response, and what a failure means for retrying
@@ -241,10 +244,14 @@ const statusFailure = (status: number, body: string, retryAfter: number | undefi
     error_code: undefined,
     message: undefined
   }))
+  // 401: the server does not know who is asking; 403: it does, and that user may not do this.
   const hint =
-    status === 401 || status === 403
+    status === 401
       ? "; check MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
-      : ""
+      : status === 403
+        ? "; the credentials were accepted but lack this permission: ask the server's admin for it, or check " +
+          "MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD name the intended user"
+        : ""
   const what =
     errorCode !== undefined || message !== undefined
       ? `${errorCode ?? "error"}: ${truncate(message ?? "")}`

@@ -41,6 +41,11 @@ export interface FaultProxyOptions {
   readonly tls?: { readonly key: string; readonly cert: string }
   /** When given, a request whose `Authorization` header it refuses gets 401 with an MLflow-style error body. */
   readonly authorize?: (authorization: string | undefined) => boolean
+  /**
+   * Serve the server under this path (e.g. `/mlflow`), as a reverse proxy routing by prefix does: the prefix is
+   * stripped before forwarding, and any other path — `//api/…` included — gets 404 without reaching the server.
+   */
+  readonly pathPrefix?: string
 }
 
 /** A running proxy. */
@@ -78,8 +83,9 @@ export const startFaultProxy = async (options: FaultProxyOptions): Promise<Fault
     delete headers.host
     delete headers.authorization
     delete headers.connection
+    const path = (request.url ?? "/").slice(options.pathPrefix?.length ?? 0)
     const upstream = http.request(
-      { hostname: target.hostname, port: target.port, method: request.method, path: request.url, headers },
+      { hostname: target.hostname, port: target.port, method: request.method, path, headers },
       relay
     )
     upstream.on("error", () => request.socket.destroy())
@@ -96,6 +102,12 @@ export const startFaultProxy = async (options: FaultProxyOptions): Promise<Fault
         requests.push({ method: request.method ?? "", url, at: Date.now(), authorization, fault: undefined })
         response.writeHead(401, { "content-type": "application/json" })
         response.end(JSON.stringify({ error_code: "UNAUTHENTICATED", message: "You are not authenticated." }))
+        return
+      }
+      if (options.pathPrefix !== undefined && !url.startsWith(`${options.pathPrefix}/api/`)) {
+        requests.push({ method: request.method ?? "", url, at: Date.now(), authorization, fault: undefined })
+        response.writeHead(404, { "content-type": "text/html" })
+        response.end("<h1>404 Not Found</h1>")
         return
       }
       const fault = takeFault(url)

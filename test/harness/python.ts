@@ -152,6 +152,10 @@ export interface MlflowServerOptions {
   readonly port?: number
   /** Server worker processes (`--workers`); 1 by default. */
   readonly workers?: number
+  /** `--app-name`: `basic-auth` serves MLflow's own authentication and permissions app. */
+  readonly appName?: string
+  /** Added to the server's environment (the auth app reads its config and admin password from there). */
+  readonly env?: Record<string, string>
 }
 
 /**
@@ -191,11 +195,12 @@ export const startMlflowServer = async (options: MlflowServerOptions): Promise<M
     // Host-header validation stays on; only the exact loopback origin we use is allowed.
     "--allowed-hosts",
     `${host}:${port},localhost:${port}`,
-    ...(options.artifactsDestination === undefined ? [] : ["--artifacts-destination", options.artifactsDestination])
+    ...(options.artifactsDestination === undefined ? [] : ["--artifacts-destination", options.artifactsDestination]),
+    ...(options.appName === undefined ? [] : ["--app-name", options.appName])
   ]
   const child = spawn(command, args, {
     cwd: options.cwd ?? process.cwd(),
-    env: childEnv(undefined),
+    env: childEnv(options.env),
     stdio: ["ignore", "pipe", "pipe"],
     detached: true
   })

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Python test harness: mlflow==3.18.0 in a venv at $VENV (default: <repo>/.venv), plus psycopg 3
 # (SQLAlchemy 2's driver for postgresql:// URIs), with which the REST store's tests run `mlflow server` on
-# PostgreSQL.
+# PostgreSQL, and Flask-WTF (the `mlflow[auth]` extra), with which they run `mlflow server --app-name basic-auth`.
 # Why not a plain `pip install mlflow==3.18.0`: that release pins mlflow-tracing==3.18.0, which the package
 # registry reachable here does not serve. mlflow-tracing only re-ships a subset of the `mlflow` package that
 # mlflow-skinny already contains, so we install mlflow + mlflow-skinny without resolution, then the rest of
@@ -18,8 +18,8 @@ import importlib.metadata as m, sys
 sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')
 import $1" 2>/dev/null
 }
-if ready "mlflow.server, psycopg"; then
-  echo "harness: mlflow $MLFLOW_VERSION and psycopg ready in $VENV"
+if ready "mlflow.server, psycopg, flask_wtf"; then
+  echo "harness: mlflow $MLFLOW_VERSION, psycopg and Flask-WTF ready in $VENV"
   exit 0
 fi
 if ! ready mlflow.server; then
@@ -36,5 +36,5 @@ PY
   echo "harness: installing mlflow's requirements; pip will report mlflow-tracing==$MLFLOW_VERSION as missing: expected, see above"
   "${pip[@]}" -r "$VENV/mlflow-requirements.txt"
 fi
-"${pip[@]}" "psycopg[binary]"
-"$VENV/bin/python" -c "import mlflow, mlflow.server, psycopg; print('harness: mlflow', mlflow.__version__, 'and psycopg', psycopg.__version__, 'installed in $VENV')"
+"${pip[@]}" "psycopg[binary]" "Flask-WTF<2"
+"$VENV/bin/python" -c "import mlflow, mlflow.server, mlflow.server.auth, psycopg; print('harness: mlflow', mlflow.__version__, 'with its basic-auth app, and psycopg', psycopg.__version__, 'installed in $VENV')"

@@ -9,7 +9,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { Mlflow, MlflowValidationError } from "../../src/services/mlflow.js"
-import { makeRestStore, type RestStoreOptions } from "../../src/tracking/rest.js"
+import { makeRestStore, type RestCredentials, type RestStoreOptions } from "../../src/tracking/rest.js"
 import type { TrackingStore } from "../../src/tracking/store.js"
 import { lines, startFixture } from "../fixtures/cli-harness.js"
 import { freePort } from "../harness/net.js"
@@ -108,6 +108,51 @@ afterAll(async () => {
   await stack?.pg.stop()
 }, 60_000)
 
+/** MLflow's own `basic-auth` app: who may do what is the server's decision, not a proxy's. */
+interface AuthServer {
+  readonly server: MlflowServer
+  readonly admin: { readonly username: string; readonly password: string }
+}
+// ASCII: MLflow 3.18 decodes Basic credentials as ASCII on its FastAPI routes (artifact uploads), see docs/deploy.md.
+const AUTH_ADMIN = { username: "admin", password: "adm1n-Pa ss:word" }
+let authStarting: Promise<AuthServer> | undefined
+/** Starts the basic-auth server once (own backend and user store); later callers wait for the same. */
+const authServer = (): Promise<AuthServer> => {
+  authStarting ??= (async () => {
+    const dir = tempDir()
+    const config = path.join(dir, "basic_auth.ini")
+    fs.writeFileSync(
+      config,
+      [
+        "[mlflow]",
+        "default_permission = READ",
+        `database_uri = sqlite:///${path.join(dir, "basic_auth.db")}`,
+        `admin_username = ${AUTH_ADMIN.username}`,
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+        "grant_default_workspace_access = false",
+        ""
+      ].join("\n")
+    )
+    const server = await startMlflowServer({
+      backendStoreUri: `sqlite:///${path.join(dir, "mlflow.db")}`,
+      artifactsDestination: path.join(dir, "artifacts"),
+      cwd: dir,
+      appName: "basic-auth",
+      env: {
+        MLFLOW_AUTH_CONFIG_PATH: config,
+        MLFLOW_AUTH_ADMIN_PASSWORD: AUTH_ADMIN.password,
+        MLFLOW_FLASK_SERVER_SECRET_KEY: "autogen-team-tests"
+      }
+    })
+    return { server, admin: AUTH_ADMIN }
+  })()
+  return authStarting
+}
+afterAll(async () => {
+  const auth = await authStarting?.catch(() => undefined)
+  await auth?.server.stop()
+}, 60_000)
+
 describeInterop("RestTrackingStore", () => {
   // One sqlite-backed server for the whole file: tests keep apart by experiment name.
   let server: MlflowServer
@@ -115,6 +160,7 @@ describeInterop("RestTrackingStore", () => {
   beforeAll(async () => {
     // Python's start-up dominates a server's boot: the PostgreSQL-backed one boots at the same time, for later.
     if (postgres.available) postgresStack().catch(() => undefined)
+    authServer().catch(() => undefined)
     serverDir = tempDir()
     server = await startMlflowServer({
       backendStoreUri: `sqlite:///${path.join(serverDir, "mlflow.db")}`,
@@ -413,6 +459,169 @@ describeInterop("RestTrackingStore", () => {
           /^the TLS connection was refused \(DEPTH_ZERO_SELF_SIGNED_CERT\); .*NODE_EXTRA_CA_CERTS/
         )
         expect(error.reason).not.toContain("retry budget")
+      })
+    )
+  })
+
+  describe("behind a reverse proxy", () => {
+    // pathPrefix "" serves the server at the root and refuses any other path, `//api/…` included.
+    const proxies: Array<FaultProxy> = []
+    afterAll(() => Promise.all(proxies.map((proxy) => proxy.close())))
+
+    it.live("a server at the root or under a path prefix (with or without a trailing slash) gets only its paths", () =>
+      Effect.gen(function* () {
+        for (const [prefix, suffix] of [
+          ["", ""],
+          ["", "/"],
+          ["/mlflow", ""],
+          ["/mlflow", "/"],
+          ["/teams/ml/tracking", "//"]
+        ] as const) {
+          const proxy = yield* Effect.promise(() => startFaultProxy({ target: server.url, pathPrefix: prefix }))
+          proxies.push(proxy)
+          const store = yield* makeRestStore({ uri: `${proxy.url}${prefix}${suffix}` })
+          const run = yield* newRun(store, `prefix ${prefix}${suffix}`)
+          yield* store.logBatch(run.runId, {
+            metrics: [{ key: "m", value: 1, timestamp: 1, step: 0 }],
+            params: [{ key: "p", value: "v" }],
+            tags: [{ key: "t", value: "u" }]
+          })
+          yield* store.putArtifact(run, "dir/a b.txt", { _tag: "Bytes", bytes: new TextEncoder().encode("x") })
+          expect(new TextDecoder().decode(yield* store.getArtifact(run, "dir/a b.txt"))).toBe("x")
+          expect((yield* store.listArtifacts(run)).map((entry) => entry.path)).toEqual(["dir", "dir/a b.txt"])
+          yield* store.endRun(run.runId, "FINISHED", 1_700_000_000_001)
+          const back = yield* store.getRun(run.runId)
+          expect(back.info.status).toBe("FINISHED")
+          expect(back.params).toEqual([{ key: "p", value: "v" }])
+          expect(proxy.requests.length).toBeGreaterThanOrEqual(8)
+          for (const request of proxy.requests) expect(request.url).toMatch(new RegExp(`^${prefix}/api/2\\.0/[a-z]`))
+        }
+      })
+    )
+  })
+
+  describe("MLflow's basic-auth app (mlflow server --app-name basic-auth)", () => {
+    const basic = (username: string, password: string): RestCredentials => ({
+      _tag: "Basic",
+      username,
+      password: Redacted.make(password)
+    })
+
+    it.live("a job process logs a run with MLFLOW_TRACKING_USERNAME / PASSWORD; Python mlflow reads it back", () =>
+      Effect.gen(function* () {
+        const { server: auth, admin } = yield* Effect.promise(authServer)
+        const experimentName = uniqueName("auth")
+        const result = yield* Effect.promise(
+          () =>
+            startFixture("metrics-job.ts", [auth.url, experimentName, "authenticated", "100"], {
+              cwd: tempDir(),
+              env: { MLFLOW_TRACKING_USERNAME: admin.username, MLFLOW_TRACKING_PASSWORD: admin.password },
+              timeoutMs: 120_000
+            }).done
+        )
+        expect(result.stderr).not.toMatch(/TrackingError|failed|not written/)
+        expect(result.code).toBe(0)
+        expect(result.stdout + result.stderr).not.toContain(admin.password)
+        const { runId } = JSON.parse(lines(result.stdout).at(-1)!) as { runId: string }
+
+        // An artifact goes through the server's authenticated artifact proxy.
+        const store = yield* makeRestStore({ uri: auth.url, credentials: basic(admin.username, admin.password) })
+        const run = yield* store.getRun(runId)
+        yield* store.putArtifact(run.info, "notes/auth.txt", {
+          _tag: "Bytes",
+          bytes: new TextEncoder().encode("through basic-auth")
+        })
+
+        const read = yield* Effect.promise(() =>
+          pythonJson<{ status: string; label: string; steps: Array<number>; artifact: string }>(
+            `
+import json, os, sys, tempfile
+from mlflow.tracking import MlflowClient
+client = MlflowClient(sys.argv[1])
+run = client.get_run(sys.argv[2])
+steps = sorted(m.step for m in client.get_metric_history(sys.argv[2], "loss"))
+path = client.download_artifacts(sys.argv[2], "notes/auth.txt", tempfile.mkdtemp())
+print(json.dumps({"status": run.info.status, "label": run.data.tags.get("label"), "steps": steps,
+                  "artifact": open(path).read()}))
+`,
+            [auth.url, runId],
+            { env: { MLFLOW_TRACKING_USERNAME: admin.username, MLFLOW_TRACKING_PASSWORD: admin.password } }
+          )
+        )
+        expect(read).toEqual({
+          status: "FINISHED",
+          label: "authenticated",
+          steps: Array.from({ length: 20 }, (_, step) => step),
+          artifact: "through basic-auth"
+        })
+      })
+    )
+
+    it.live("a wrong password or none is refused at the first answer, with the hint and without the password", () =>
+      Effect.gen(function* () {
+        const { server: auth, admin } = yield* Effect.promise(authServer)
+        for (const credentials of [
+          basic(admin.username, "not-the-password"),
+          { _tag: "None" } satisfies RestCredentials
+        ]) {
+          const store = yield* makeRestStore({ uri: auth.url, credentials })
+          const started = Date.now()
+          const error = yield* Effect.flip(store.getOrCreateExperiment(uniqueName("refused")))
+          // Not retried: a 401 cannot get better by waiting.
+          expect(Date.now() - started).toBeLessThan(1_000)
+          expect(error.message).toMatch(
+            new RegExp(
+              `^MLflow getOrCreateExperiment failed on ${auth.url}: the server answered HTTP 401, You are not ` +
+                "authenticated\\..*; check MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD$"
+            )
+          )
+          expect(JSON.stringify(error) + String(error)).not.toContain("not-the-password")
+        }
+      })
+    )
+
+    it.live("a user without permission on an experiment gets 403 naming it; its own experiment takes its runs", () =>
+      Effect.gen(function* () {
+        const { server: auth, admin } = yield* Effect.promise(authServer)
+        const asAdmin = yield* makeRestStore({ uri: auth.url, credentials: basic(admin.username, admin.password) })
+        const guarded = yield* asAdmin.getOrCreateExperiment(uniqueName("admins-only"))
+        const reader = { username: uniqueName("reader"), password: "r3ader-Pa55word!" }
+        const created = yield* Effect.promise(() =>
+          fetch(`${auth.url}/api/2.0/mlflow/users/create`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString("base64")}`
+            },
+            body: JSON.stringify(reader)
+          })
+        )
+        expect(created.status).toBe(200)
+
+        const asReader = yield* makeRestStore({ uri: auth.url, credentials: basic(reader.username, reader.password) })
+        // default_permission = READ: the reader sees the experiment, and may not add a run to it.
+        expect((yield* asReader.getOrCreateExperiment(guarded.name)).experimentId).toBe(guarded.experimentId)
+        const refused = yield* Effect.flip(
+          asReader.createRun({
+            experimentId: guarded.experimentId,
+            runName: "not allowed",
+            userId: reader.username,
+            startTime: 1_700_000_000_000,
+            tags: []
+          })
+        )
+        expect(refused.message).toBe(
+          `MLflow createRun failed on ${auth.url}: the server answered HTTP 403, Permission denied; the credentials ` +
+            "were accepted but lack this permission: ask the server's admin for it, or check MLFLOW_TRACKING_TOKEN " +
+            "or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD name the intended user"
+        )
+        const own = yield* newRun(asReader, "reader's own")
+        yield* asReader.logBatch(own.runId, { metrics: [{ key: "m", value: 1, timestamp: 1, step: 0 }] })
+        yield* asReader.endRun(own.runId, "FINISHED", 1_700_000_000_001)
+        const back = yield* asAdmin.getRun(own.runId)
+        expect(back.info.status).toBe("FINISHED")
+        expect(back.info.userId).toBe("tester")
+        expect(back.latestMetrics.map((metric) => [metric.key, metric.value])).toEqual([["m", 1]])
       })
     )
   })
