@@ -5,7 +5,8 @@ import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { Job, Mlflow } from "../src/index.js"
+import { Job, Mlflow, runJob } from "../src/index.js"
+import { freshDir, repeat } from "./lib.js"
 
 /** Does nothing: what is measured is the job context around it. */
 export class NoopJob extends Job<NoopJob>()("NoopJob") {
@@ -48,3 +49,14 @@ export const quietServices = (dir: string, trackingUri: string) => ({
   alerts_service: { enable: false },
   mlflow_service: { tracking_uri: trackingUri, artifact_root: join(dir, "mlruns") }
 })
+
+/**
+ * The median seconds of `times` {@link IngestJob} runs of {@link ingestSize}, each in a fresh directory and
+ * logging to `trackingUri(dir)`.
+ */
+export const ingestMedian = (times: number, trackingUri: (dir: string) => string): Promise<number> =>
+  repeat(times, async () => {
+    const dir = freshDir()
+    const job = new IngestJob({ ...ingestSize, ...quietServices(dir, trackingUri(dir)) })
+    return (await Effect.runPromise(runJob(job))).seconds
+  })

@@ -1,6 +1,7 @@
 /**
  * Shared pieces of the benchmarks: timing whole processes (wall time and peak RSS), medians, the Python
- * anchor's interpreter, and fresh working directories.
+ * anchor's interpreter, and fresh working directories. Python anchors that print their result as JSON run
+ * through the test harness's `pythonJson`.
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
@@ -26,6 +27,13 @@ export const median = (values: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
+/** The median of `times` samples taken one after the other. */
+export const repeat = async (times: number, sample: () => Promise<number>): Promise<number> => {
+  const values: Array<number> = []
+  for (let index = 0; index < times; index++) values.push(await sample())
+  return median(values)
+}
+
 /** One finished process: wall time in seconds, peak RSS in MiB (when `/usr/bin/time` measured it). */
 export interface ProcessSample {
   readonly seconds: number
@@ -34,6 +42,8 @@ export interface ProcessSample {
 }
 
 const gnuTime = "/usr/bin/time"
+/** Whether GNU time is installed to read a child's peak RSS. */
+const measureRss = existsSync(gnuTime)
 
 /**
  * Runs `command args…` in `cwd` to its end and times it. Under GNU time (when installed) the child's peak RSS
@@ -47,9 +57,9 @@ export const timeProcess = (
   env: NodeJS.ProcessEnv = process.env
 ): Promise<ProcessSample> =>
   new Promise((resolve, reject) => {
-    const measureRss = existsSync(gnuTime)
-    const rssFile = join(freshDir("autogen-rss-"), "rss")
-    const [program, argv] = measureRss ? [gnuTime, ["-f", "%M", "-o", rssFile, command, ...args]] : [command, [...args]]
+    const rssFile = measureRss ? join(freshDir("autogen-rss-"), "rss") : undefined
+    const [program, argv] =
+      rssFile !== undefined ? [gnuTime, ["-f", "%M", "-o", rssFile, command, ...args]] : [command, [...args]]
     const started = performance.now()
     const child = spawn(program, argv, { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
     const stdout: Array<Buffer> = []
@@ -63,7 +73,8 @@ export const timeProcess = (
         reject(new Error(`${command} ${args.join(" ")} exited with ${code}: ${Buffer.concat(stderr).toString()}`))
         return
       }
-      const rssKiB = measureRss ? Number(readFileSync(rssFile, "utf8").trim().split("\n").at(-1)) : Number.NaN
+      const rssKiB =
+        rssFile !== undefined ? Number(readFileSync(rssFile, "utf8").trim().split("\n").at(-1)) : Number.NaN
       resolve({
         seconds,
         peakRssMiB: Number.isFinite(rssKiB) ? rssKiB / 1024 : undefined,
@@ -71,14 +82,3 @@ export const timeProcess = (
       })
     })
   })
-
-/** Runs a Python script (anchors) with `args`; its last stdout line is parsed as JSON. */
-export const pythonJson = async <T>(
-  script: string,
-  args: ReadonlyArray<string>,
-  cwd: string,
-  env: NodeJS.ProcessEnv = process.env
-): Promise<T> => {
-  const sample = await timeProcess(python, ["-c", script, ...args], cwd, env)
-  return JSON.parse(sample.stdout.trim().split("\n").at(-1) ?? "null") as T
-}

@@ -14,11 +14,9 @@
  */
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import * as Effect from "effect/Effect"
-import { runJob } from "../src/index.js"
-import { startMlflowServer } from "../test/harness/python.js"
-import { IngestJob, ingestSize, quietServices } from "./jobs.js"
-import { freshDir, median, pythonJson } from "./lib.js"
+import { pythonJson, startMlflowServer } from "../test/harness/python.js"
+import { ingestMedian, ingestSize } from "./jobs.js"
+import { freshDir, repeat } from "./lib.js"
 import type { Row } from "./report.js"
 
 /** Steps the synchronous Python client logs (× 10 keys): enough for a stable rate, short enough to wait for. */
@@ -106,28 +104,17 @@ const withServer = async <A>(use: (url: string) => Promise<A>): Promise<A> => {
   }
 }
 
-const repeat = async (times: number, sample: () => Promise<number>): Promise<number> => {
-  const seconds: Array<number> = []
-  for (let index = 0; index < times; index++) seconds.push(await sample())
-  return median(seconds)
-}
-
 /** Runs B4: `samples` (at least 3) of ours and of the raw loop, one run of each Python client. */
 export const restIngest = async (samples: number): Promise<ReadonlyArray<Row>> => {
   const points = ingestSize.keys * ingestSize.steps
   const times = Math.max(3, Math.ceil(samples / 2))
-  const ours = await withServer((url) =>
-    repeat(times, async () => {
-      const job = new IngestJob({ ...ingestSize, ...quietServices(freshDir(), url) })
-      return (await Effect.runPromise(runJob(job))).seconds
-    })
-  )
+  const ours = await withServer((url) => ingestMedian(times, () => url))
   const raw = await withServer((url) => repeat(times, () => rawLoop(url)))
   const python = (mode: string, steps: number) =>
     withServer((url) =>
-      pythonJson<number>(pythonClient, [mode, String(ingestSize.keys), String(steps)], freshDir(), {
-        ...process.env,
-        BENCH_SERVER: url
+      pythonJson<number>(pythonClient, [mode, String(ingestSize.keys), String(steps)], {
+        cwd: freshDir(),
+        env: { BENCH_SERVER: url }
       })
     )
   const syncSeconds = await python("sync", syncSteps)

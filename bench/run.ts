@@ -19,8 +19,9 @@ import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import * as Effect from "effect/Effect"
 import { runJob } from "../src/index.js"
-import { IngestJob, ingestSize, NoopJob, quietServices } from "./jobs.js"
-import { freshDir, median, python, pythonJson, repoRoot, timeProcess } from "./lib.js"
+import { pythonJson } from "../test/harness/python.js"
+import { ingestMedian, ingestSize, NoopJob, quietServices } from "./jobs.js"
+import { freshDir, median, python, repeat, repoRoot, timeProcess } from "./lib.js"
 import { type Row, renderChart, renderMarkdown } from "./report.js"
 import { restIngest } from "./rest.js"
 
@@ -88,24 +89,13 @@ print(json.dumps(time.perf_counter() - started))
 
 /** B3: ours through the Run handle, Python through `MlflowClient.log_batch` in batches of 1,000. */
 const sqliteIngest = async () => {
-  const ours: Array<number> = []
-  for (let sample = 0; sample < Math.max(3, Math.ceil(samples / 2)); sample++) {
-    const dir = freshDir()
-    const job = new IngestJob({ ...ingestSize, ...quietServices(dir, `sqlite:///${join(dir, "mlflow.db")}`) })
-    ours.push((await Effect.runPromise(runJob(job))).seconds)
-  }
-  const anchor: Array<number> = []
-  for (let sample = 0; sample < Math.min(3, pythonSamples); sample++) {
-    const dir = freshDir()
-    anchor.push(
-      await pythonJson<number>(
-        pythonIngest,
-        ["sqlite:///mlflow.db", String(ingestSize.keys), String(ingestSize.steps)],
-        dir
-      )
-    )
-  }
-  return { ours: median(ours), anchor: median(anchor) }
+  const ours = await ingestMedian(Math.max(3, Math.ceil(samples / 2)), (dir) => `sqlite:///${join(dir, "mlflow.db")}`)
+  const anchor = await repeat(Math.min(3, pythonSamples), () =>
+    pythonJson<number>(pythonIngest, ["sqlite:///mlflow.db", String(ingestSize.keys), String(ingestSize.steps)], {
+      cwd: freshDir()
+    })
+  )
+  return { ours, anchor }
 }
 
 /** B5: per-job time of `runJob` (start logger, alerts, mlflow; open and end a run; stop all) over 1,000 jobs. */

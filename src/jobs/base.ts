@@ -200,12 +200,13 @@ export const runJob = <J extends AnyJob, RL = never, RA = never, RM = never>(
   // A job whose tracking cannot start has failed too, and the team hears of it like of any other failure.
   const mlflowLayer = (options.mlflow ?? Mlflow.layer(job.mlflow_service)).pipe(
     Layer.tapError((error) =>
-      Alerts.use((alerts) =>
-        alerts.notify(`${job.KIND} failed`, `${error.message} (no run, on ${hostname()})`, {
+      Alerts.use((alerts) => {
+        const host = hostname()
+        return alerts.notify(`${job.KIND} failed`, `${error.message} (no run, on ${host})`, {
           level: "error",
-          fields: { kind: job.KIND, status: "FAILED", run_id: "none", host: hostname() }
+          fields: { kind: job.KIND, status: "FAILED", run_id: "none", host }
         })
-      )
+      })
     )
   )
   // Nested provideMerge builds strictly in sequence (logger, then alerts, then mlflow) and releases in

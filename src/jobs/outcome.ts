@@ -6,11 +6,11 @@
  * @module
  */
 import { resolve } from "node:path"
-import * as Cause from "effect/Cause"
+import type * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
 import type { AlertDetails } from "../services/alerts.js"
-import { displayUri } from "../services/mlflow.js"
-import type { RunInfo, RunStatus } from "../tracking/store.js"
+import { displayUri, statusFromExit } from "../services/mlflow.js"
+import type { RunInfo } from "../tracking/store.js"
 
 /** Longest error summary an alert carries; the whole error is in the job's log. */
 export const maxSummaryLength = 2000
@@ -84,12 +84,6 @@ export const runLocation = (trackingUri: string, run?: RunInfo): string => {
   return "nowhere: the run was kept in memory only"
 }
 
-type EndStatus = Extract<RunStatus, "FINISHED" | "FAILED" | "KILLED">
-
-// The same rule as the run's status (statusFromExit): interruption alone is KILLED, any failure FAILED.
-const endStatus = (exit: Exit.Exit<unknown, unknown>): EndStatus =>
-  Exit.isSuccess(exit) ? "FINISHED" : Cause.hasInterruptsOnly(exit.cause) ? "KILLED" : "FAILED"
-
 const levels = { FINISHED: "success", FAILED: "error", KILLED: "warning" } as const
 const verbs = { FINISHED: "finished", FAILED: "failed", KILLED: "interrupted" } as const
 
@@ -100,7 +94,8 @@ const verbs = { FINISHED: "finished", FAILED: "failed", KILLED: "interrupted" } 
  * same facts are the fields `kind`, `status`, `run_id`, `experiment`, `duration`, `host`, `view`.
  */
 export const outcomeAlert = (outcome: JobOutcome): OutcomeAlert => {
-  const status = endStatus(outcome.exit)
+  // The run's own status rule: interruption alone is KILLED, any failure FAILED.
+  const status = statusFromExit(outcome.exit)
   const verb = verbs[status]
   const duration = `${outcome.durationSeconds.toFixed(2)} s`
   const view = runLocation(outcome.trackingUri, outcome.run)

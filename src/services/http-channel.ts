@@ -15,9 +15,9 @@ import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
-import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import { decodePercentEscapes, retryAfterMillis, retryableStatus, truncate } from "../internal/http.js"
 import { type Alert, AlertError, type HttpChannelOptions, httpRetries, httpRetryBase } from "./alerts.js"
 
 /** One failed attempt: why (already free of secrets), whether another may help, and how long to wait first. */
@@ -49,7 +49,7 @@ export const secretsOf = (
     secrets.add(`${parsed.pathname}${parsed.search}`)
     for (const segment of parsed.pathname.split("/")) {
       secrets.add(segment)
-      secrets.add(decodeURIComponentSafe(segment))
+      secrets.add(decodePercentEscapes(segment))
     }
     for (const [, value] of parsed.searchParams) secrets.add(value)
     if (parsed.search.length > 1) secrets.add(parsed.search.slice(1))
@@ -64,14 +64,6 @@ export const secretsOf = (
   }
   // Short parts ("/", "api", "hooks") are not secrets, and replacing them would garble every message.
   return [...secrets].filter((secret) => secret.length >= 6).sort((a, b) => b.length - a.length)
-}
-
-const decodeURIComponentSafe = (text: string): string => {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return text
-  }
 }
 
 /** `text` with every secret replaced by `<redacted>`. */
@@ -89,19 +81,6 @@ const transportReason = (error: HttpClientError.HttpClientError): string => {
   return `request failed: ${code ?? message ?? error.reason.description ?? "connection error"}`
 }
 
-const retryAfterOf = (response: HttpClientResponse.HttpClientResponse, now: number): Duration.Duration | undefined => {
-  const header = response.headers["retry-after"]
-  if (header === undefined) return undefined
-  const seconds = Number(header)
-  if (Number.isFinite(seconds) && seconds >= 0) return Duration.seconds(seconds)
-  const date = Date.parse(header)
-  return Number.isNaN(date) ? undefined : Duration.millis(Math.max(0, date - now))
-}
-
-// 408, 429 and 5xx may pass: the service is busy, restarting or briefly unreachable. Other answers
-// (400 bad payload, 403/404 a revoked webhook) will not change on a retry.
-const retryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500
-
 /** One POST of the request; succeeds on a 2xx answer. */
 const attempt = (
   client: HttpClient.HttpClient,
@@ -117,20 +96,19 @@ const attempt = (
         Effect.flatMap((text) => {
           if (response.status >= 200 && response.status < 300) return Effect.void
           return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const retryAfter = retryAfterMillis(response.headers["retry-after"], now)
             const excerpt = text.trim().replace(/\s+/g, " ")
-            const detail = excerpt === "" ? "" : `: ${truncateText(excerpt, bodyExcerptLength)}`
+            const detail = excerpt === "" ? "" : `: ${truncate(excerpt, bodyExcerptLength + 1)}`
             return Effect.fail<AttemptFailure>({
               reason: scrub(`HTTP ${response.status}${detail}`, secrets),
               retryable: retryableStatus(response.status),
-              retryAfter: retryAfterOf(response, now)
+              retryAfter: retryAfter === undefined ? undefined : Duration.millis(retryAfter)
             })
           })
         })
       )
     )
   )
-
-const truncateText = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max)}…`)
 
 /**
  * POSTs `options.payload(alert)` to `options.url` as JSON, retrying transient failures (connection errors,

@@ -147,7 +147,9 @@ export const CurrentRun = Context.Reference<Run | undefined>("autogen-team/servi
 })
 
 /** The MLflow status a run ends with, from how its scope ended. */
-export const statusFromExit = (exit: Exit.Exit<unknown, unknown>): RunStatus =>
+export const statusFromExit = (
+  exit: Exit.Exit<unknown, unknown>
+): Extract<RunStatus, "FINISHED" | "FAILED" | "KILLED"> =>
   Exit.isSuccess(exit) ? "FINISHED" : Cause.hasInterruptsOnly(exit.cause) ? "KILLED" : "FAILED"
 
 /** How long buffered metric points wait at most before they are written. */

@@ -6,16 +6,8 @@
  *
  * @module
  */
+import { truncate } from "../internal/http.js"
 import type { Alert, AlertLevel } from "./alerts.js"
-
-/** Cuts `text` to `max` characters, ending with `…` when it was cut, without splitting a surrogate pair. */
-export const truncate = (text: string, max: number): string => {
-  if (text.length <= max) return text
-  let cut = text.slice(0, Math.max(0, max - 1))
-  const last = cut.charCodeAt(cut.length - 1)
-  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1)
-  return `${cut}…`
-}
 
 const levelOf = (alert: Alert): AlertLevel => alert.level ?? "info"
 const fieldsOf = (alert: Alert): ReadonlyArray<readonly [string, string]> => Object.entries(alert.fields ?? {})

@@ -39,6 +39,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import { decodePercentEscapes, retryAfterMillis, retryableStatus, truncate } from "../internal/http.js"
 import {
   type ArtifactEntry,
   type CreateRunInput,
@@ -111,15 +112,6 @@ interface Endpoint {
   readonly userInfo: RestCredentials
 }
 
-/** `%xx` escapes decoded, as in a URI's user info; a malformed escape is kept as written. */
-const decodeUserInfo = (text: string): string => {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return text
-  }
-}
-
 const parseEndpoint = (uri: string): Endpoint | string => {
   let url: URL
   try {
@@ -132,8 +124,8 @@ const parseEndpoint = (uri: string): Endpoint | string => {
     url.username !== "" && url.password !== ""
       ? {
           _tag: "Basic",
-          username: decodeUserInfo(url.username),
-          password: Redacted.make(decodeUserInfo(url.password))
+          username: decodePercentEscapes(url.username),
+          password: Redacted.make(decodePercentEscapes(url.password))
         }
       : { _tag: "None" }
   // fetch refuses URLs with credentials; they go in the Authorization header instead.
@@ -225,16 +217,8 @@ const transportFailure = (cause: unknown): AttemptFailure => {
   })
 }
 
-/** `Retry-After` as milliseconds from now: delta-seconds or an HTTP date. */
-const retryAfterMs = (value: string | undefined, now: number): number | undefined => {
-  if (value === undefined) return undefined
-  const trimmed = value.trim()
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000)
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
-}
-
-const truncate = (text: string, max = 1000): string => (text.length > max ? `${text.slice(0, max)}…` : text)
+// MLflow's messages are cut after this many characters.
+const cut = (text: string, max = 1000): string => truncate(text, max + 1)
 
 const decodeErrorBody = Schema.decodeUnknownOption(Schema.fromJsonString(ErrorBody))
 
@@ -254,11 +238,11 @@ const statusFailure = (status: number, body: string, retryAfter: number | undefi
         : ""
   const what =
     errorCode !== undefined || message !== undefined
-      ? `${errorCode ?? "error"}: ${truncate(message ?? "")}`
-      : truncate(body.trim(), 300) || "no body"
+      ? `${errorCode ?? "error"}: ${cut(message ?? "")}`
+      : cut(body.trim(), 300) || "no body"
   return attemptFailure({
     reason: `the server answered HTTP ${status}, ${what}${hint}`,
-    retryable: status === 408 || status === 429 || status >= 500,
+    retryable: retryableStatus(status),
     // 408 and 429 are refusals to process; a 5xx may come after the work was done.
     mayHaveReached: status >= 500,
     retryAfterMs: retryAfter,
@@ -291,7 +275,7 @@ const decodeAnswer = <S extends Schema.Constraint>(schema: S) => {
     return decode(text.trim() === "" ? "{}" : text).pipe(
       Effect.mapError((cause) =>
         attemptFailure({
-          reason: `the server's response is not what MLflow's REST API returns: ${truncate(cause.message, 500)}`,
+          reason: `the server's response is not what MLflow's REST API returns: ${cut(cause.message, 500)}`,
           retryable: false,
           mayHaveReached: true,
           cause
@@ -362,6 +346,20 @@ const ArtifactListResponse = Schema.Struct({
   )
 })
 const Empty = Schema.Struct({})
+
+/**
+ * The decoders of every answer this store reads, built once: each compiles its schema (wrapped in
+ * `fromJsonString`, a new schema per call) into a parser, which must not happen again for every request.
+ */
+const answers = {
+  experiment: decodeAnswer(ExperimentResponse),
+  createdExperiment: decodeAnswer(CreateExperimentResponse),
+  run: decodeAnswer(RunResponse),
+  searchRuns: decodeAnswer(SearchRunsResponse),
+  metricHistory: decodeAnswer(MetricHistoryResponse),
+  artifactList: decodeAnswer(ArtifactListResponse),
+  empty: decodeAnswer(Empty)
+}
 
 const toExperiment = (json: typeof ExperimentJson.Type): Experiment => ({
   experimentId: json.experiment_id,
@@ -546,7 +544,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
           )
       })
       if (response.status >= 200 && response.status < 300) return { status: response.status, body }
-      const after = retryAfterMs(response.headers["retry-after"], yield* Clock.currentTimeMillis)
+      const after = retryAfterMillis(response.headers["retry-after"], yield* Clock.currentTimeMillis)
       return yield* Effect.fail(statusFailure(response.status, decoder.decode(body), after))
     })
 
@@ -578,12 +576,11 @@ const makeStore = (context: StoreContext): TrackingStore => {
       )
     )
 
-  const request = <S extends Schema.Constraint & { readonly DecodingServices: never }>(
+  const request = <A>(
     operation: Operation,
     call: Call,
-    schema: S
-  ): Effect.Effect<S["Type"], AttemptFailure> =>
-    retried(operation, Effect.flatMap(attempt(operation, call), decodeAnswer(schema)))
+    decode: (answer: Answer) => Effect.Effect<A, AttemptFailure>
+  ): Effect.Effect<A, AttemptFailure> => retried(operation, Effect.flatMap(attempt(operation, call), decode))
 
   /** Runs a store operation within the budget, turning its final failure into a {@link TrackingError}. */
   const operate = <A>(
@@ -618,7 +615,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
     request(
       operation,
       { method: "GET", url: api("experiments/get-by-name"), query: { experiment_name: name } },
-      ExperimentResponse
+      answers.experiment
     ).pipe(
       Effect.map((response) => Option.some(toExperiment(response.experiment))),
       Effect.catch((failure) =>
@@ -637,7 +634,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
           const created = yield* request(
             operation,
             { method: "POST", url: api("experiments/create"), json: { name } },
-            CreateExperimentResponse
+            answers.createdExperiment
           ).pipe(
             Effect.map((response) => Option.some(response.experiment_id)),
             Effect.catch((failure) =>
@@ -650,7 +647,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
                   (yield* request(
                     operation,
                     { method: "GET", url: api("experiments/get"), query: { experiment_id: created.value } },
-                    ExperimentResponse
+                    answers.experiment
                   )).experiment
                 )
               )
@@ -689,7 +686,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
               tags: [...input.tags, { key: CREATE_REQUEST_TAG, value: requestId }]
             }
           }),
-          decodeAnswer(RunResponse)
+          answers.run
         ).pipe(Effect.map((response) => response.run))
         const findCreated = Effect.flatMap(
           attempt(operation, {
@@ -702,7 +699,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
               max_results: 1
             }
           }),
-          decodeAnswer(SearchRunsResponse)
+          answers.searchRuns
         ).pipe(Effect.map((response) => Option.fromNullishOr(response.runs?.[0])))
         // After an attempt the server may have acted on, the next one first looks for the run it would have made.
         let mayExist = false
@@ -723,7 +720,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
           request(
             operation,
             { method: "POST", url: api("runs/delete-tag"), json: { run_id: run.info.run_id, key: CREATE_REQUEST_TAG } },
-            Empty
+            answers.empty
           )
         )
         return toRunInfo(run.info)
@@ -748,7 +745,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
                 tags: chunk.tags ?? []
               }
             },
-            Empty
+            answers.empty
           )
         }
       })
@@ -760,7 +757,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
         request(
           operation,
           { method: "POST", url: api("runs/update"), json: { run_id: runId, status, end_time: endTime } },
-          Empty
+          answers.empty
         )
       )
     )
@@ -768,7 +765,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
   const getRun = (runId: string) =>
     operate("getRun", (operation) =>
       Effect.map(
-        request(operation, { method: "GET", url: api("runs/get"), query: { run_id: runId } }, RunResponse),
+        request(operation, { method: "GET", url: api("runs/get"), query: { run_id: runId } }, answers.run),
         (response) => toRunData(response.run)
       )
     )
@@ -791,7 +788,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
                 ...(pageToken === undefined ? {} : { page_token: pageToken })
               }
             },
-            MetricHistoryResponse
+            answers.metricHistory
           )
           for (const metric of page.metrics ?? []) points.push(toMetric(metric))
           pageToken = page.next_page_token || undefined
@@ -804,7 +801,10 @@ const makeStore = (context: StoreContext): TrackingStore => {
   // Artifacts, through the server's proxy: `mlflow-artifacts:/<path>` is `<server>/api/2.0/mlflow-artifacts/
   // artifacts/<path>` (MLflow's MlflowArtifactsRepository.resolve_uri), on the host the URI names if it names one.
 
-  const artifactRoot = (operation: string, run: RunInfo): Effect.Effect<{ base: URL; root: string }, TrackingError> => {
+  const artifactRoot = (
+    operation: string,
+    run: RunInfo
+  ): Effect.Effect<{ base: URL; root: ReadonlyArray<string> }, TrackingError> => {
     const match = /^mlflow-artifacts:(\/\/([^/]*))?(\/.*)?$/.exec(run.artifactUri)
     if (match === null) {
       return refuse(
@@ -816,8 +816,7 @@ const makeStore = (context: StoreContext): TrackingStore => {
     }
     const base = new URL(endpoint.href)
     if (match[2] !== undefined && match[2] !== "") base.host = match[2]
-    const root = (match[3] ?? "").split("/").filter((segment) => segment !== "")
-    return Effect.succeed({ base, root: root.join("/") })
+    return Effect.succeed({ base, root: (match[3] ?? "").split("/").filter((segment) => segment !== "") })
   }
 
   const artifactSegments = (operation: string, artifactPath: string) => {
@@ -825,8 +824,8 @@ const makeStore = (context: StoreContext): TrackingStore => {
     return segments instanceof MlflowValidationError ? refuse(operation, segments.message) : Effect.succeed(segments)
   }
 
-  const artifactUrl = (base: URL, root: string, segments: ReadonlyArray<string>) =>
-    urlOf(base, "api/2.0/mlflow-artifacts/artifacts", ...root.split("/").filter((s) => s !== ""), ...segments)
+  const artifactUrl = (base: URL, root: ReadonlyArray<string>, segments: ReadonlyArray<string>) =>
+    urlOf(base, "api/2.0/mlflow-artifacts/artifacts", ...root, ...segments)
 
   const putArtifact: TrackingStore["putArtifact"] = (run, artifactPath, source) =>
     operate("putArtifact", (operation) =>
@@ -875,9 +874,9 @@ const makeStore = (context: StoreContext): TrackingStore => {
               {
                 method: "GET",
                 url: urlOf(base, "api/2.0/mlflow-artifacts/artifacts"),
-                query: { path: [root, relative].filter((part) => part !== "").join("/") }
+                query: { path: [...root, ...(relative === "" ? [] : [relative])].join("/") }
               },
-              ArtifactListResponse
+              answers.artifactList
             )
             const files = [...(listing.files ?? [])].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
             for (const file of files) {

@@ -7,8 +7,9 @@
  * once from Python mlflow into {@link SCHEMA_DDL} (see `test/harness/dump_schema.py`) and created here in one
  * transaction; existing files are accepted only at that exact alembic revision.
  *
- * Every public operation is one SQLite transaction over statements prepared once per store (only
- * `getOrCreateExperiment` first tries a plain read, so finding an existing experiment takes no write lock).
+ * Every public operation is one SQLite transaction (only `getOrCreateExperiment` first tries a plain read, so
+ * finding an existing experiment takes no write lock), over statements prepared on first use, once per
+ * connection; a process's stores of one file share a connection.
  * Write transactions start with `BEGIN IMMEDIATE`, so with WAL and a busy timeout several processes can log to
  * one file: a writer waits for the lock instead of failing on a stale read snapshot.
  *
@@ -129,9 +130,6 @@ export const makeSqliteStore = (
     const target: Target = { uri, busyTimeoutMs: options.busyTimeoutMs ?? BUSY_TIMEOUT_MS }
     const location = yield* parseSqliteUri(uri)
     const artifactRoot = path.resolve(options.artifactRoot ?? "mlruns")
-    if (location._tag === "File") {
-      yield* attempt("open", target, () => fs.mkdirSync(path.dirname(location.path), { recursive: true }))
-    }
     const now = yield* Clock.currentTimeMillis
     const connection = yield* Effect.acquireRelease(
       attempt("open", target, () => acquireConnection(location, artifactRoot, now, target.busyTimeoutMs)),
@@ -147,7 +145,7 @@ export const makeSqliteStore = (
 // RemoveEnvironmentCleanupHook) when a garbage-collection pass outside any JS context destroys a Database or
 // Statement wrapper (upstream issue WiseLibs/better-sqlite3#1515, fixed only in 13, which crashes on Node 20).
 // So no wrapper is ever collected: each is kept reachable for the life of the process. A closed database has
-// released its SQLite resources; what stays is a small wrapper per statement, about thirty per store opened.
+// released its SQLite resources; what stays is a small wrapper per statement used, once per connection.
 const keptAlive: Array<object> = []
 
 const keepAlive = <T extends object>(wrapper: T): T => {
@@ -453,6 +451,8 @@ const acquireConnection = (
       for (const connection of pool.values()) if (connection.db.open) connection.db.close()
     })
   }
+  // Only a new connection needs the directory: a pooled one was just found on the same file.
+  fs.mkdirSync(path.dirname(location.path), { recursive: true })
   const db = openDatabase(location, artifactRoot, now, busyTimeoutMs)
   const connection: Connection = { db, key, identity: fileIdentity(location.path), users: 1 }
   pool.set(key, connection)

@@ -30,7 +30,7 @@ import {
   waitUntil,
   writeText
 } from "../fixtures/cli-harness.js"
-import { closedPort, type ReceivedRequest, startWebhookServer, type WebhookServer } from "../fixtures/webhook-server.js"
+import { type ReceivedRequest, startWebhookServer, type WebhookServer } from "../fixtures/webhook-server.js"
 import { freePort } from "../harness/net.js"
 import { describeInterop } from "../harness/python.js"
 
@@ -725,7 +725,8 @@ describe("run: alerts to webhooks (a real HTTP server on 127.0.0.1)", () => {
 
   it("a failing job: one failure alert per channel with the error; secrets nowhere (logs, output, DB, artifacts)", async () => {
     const dir = tempDir()
-    const refused = await closedPort()
+    // A port nobody listens on (it was free a moment ago): connections are refused.
+    const refused = await freePort()
     const env = {
       AUTOGEN_TEST_ECHO_URL: server.url("/echo/T0/B0/S3CRET-path-7f3a?sig=S3CRET-sig-91bd"),
       AUTOGEN_TEST_TOKEN: "Bearer S3CRET-token-c0de",

@@ -13,9 +13,9 @@ import { execFileSync, spawnSync } from "node:child_process"
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { describe, it } from "@effect/vitest"
 import { freePort } from "./net.js"
 import { harness } from "./python.js"
+import { describeRequiring, type Requirement } from "./require.js"
 
 const findBinDir = (): string | undefined => {
   const root = "/usr/lib/postgresql"
@@ -47,20 +47,18 @@ const resolve = (): { readonly available: boolean; readonly reason: string; read
 export const postgres: { readonly available: boolean; readonly reason: string; readonly bin: string | undefined } =
   resolve()
 
+const pgRequirement: Requirement = {
+  available: postgres.available,
+  required: "PostgreSQL",
+  missing: `PostgreSQL tests cannot run (${postgres.reason}) and AUTOGEN_REQUIRE_INTEROP=1`,
+  skipped: postgres.reason
+}
+
 /**
  * `describe` for suites that need PostgreSQL and `mlflow server` on it: skipped (its name says why) without
  * them, or a failing test with `AUTOGEN_REQUIRE_INTEROP=1`, so CI cannot pass by skipping.
  */
-export const describePostgres = (name: string, fn: () => void): void => {
-  if (postgres.available) describe(name, fn)
-  else if (process.env.AUTOGEN_REQUIRE_INTEROP === "1") {
-    describe(name, () => {
-      it(`${name}: PostgreSQL required`, () => {
-        throw new Error(`PostgreSQL tests cannot run (${postgres.reason}) and AUTOGEN_REQUIRE_INTEROP=1`)
-      })
-    })
-  } else describe.skip(`${name} (skipped: ${postgres.reason})`, fn)
-}
+export const describePostgres = (name: string, fn: () => void): void => describeRequiring(pgRequirement, name, fn)
 
 /** A running private PostgreSQL server with an empty `mlflow` database. */
 export interface Postgres {

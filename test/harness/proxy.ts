@@ -98,20 +98,22 @@ export const startFaultProxy = async (options: FaultProxyOptions): Promise<Fault
     request.on("end", () => {
       const url = request.url ?? "/"
       const authorization = request.headers.authorization
+      const record = (fault: Fault["kind"] | undefined) =>
+        requests.push({ method: request.method ?? "", url, at: Date.now(), authorization, fault })
       if (options.authorize !== undefined && !options.authorize(authorization)) {
-        requests.push({ method: request.method ?? "", url, at: Date.now(), authorization, fault: undefined })
+        record(undefined)
         response.writeHead(401, { "content-type": "application/json" })
         response.end(JSON.stringify({ error_code: "UNAUTHENTICATED", message: "You are not authenticated." }))
         return
       }
       if (options.pathPrefix !== undefined && !url.startsWith(`${options.pathPrefix}/api/`)) {
-        requests.push({ method: request.method ?? "", url, at: Date.now(), authorization, fault: undefined })
+        record(undefined)
         response.writeHead(404, { "content-type": "text/html" })
         response.end("<h1>404 Not Found</h1>")
         return
       }
       const fault = takeFault(url)
-      requests.push({ method: request.method ?? "", url, at: Date.now(), authorization, fault: fault?.kind })
+      record(fault?.kind)
       const body = Buffer.concat(chunks)
       switch (fault?.kind) {
         case "status":

@@ -12,8 +12,8 @@ import { spawn, spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { describe, it } from "@effect/vitest"
 import { freePort } from "./net.js"
+import { describeRequiring, type Requirement } from "./require.js"
 
 /** The mlflow release every interop test is written against. */
 export const MLFLOW_VERSION = "3.18.0"
@@ -52,25 +52,18 @@ const installHint =
   "install it with `bash test/harness/setup-python.sh` (or point AUTOGEN_PYTHON at a Python " +
   `with mlflow==${MLFLOW_VERSION})`
 
+const interop: Requirement = {
+  available: harness.available,
+  required: "Python mlflow harness",
+  missing: `The Python mlflow harness is missing (${harness.reason}) and AUTOGEN_REQUIRE_INTEROP=1; ${installHint}`,
+  skipped: `${harness.reason}; ${installHint}`
+}
+
 /**
  * `describe` for suites that need Python mlflow. Without the harness the suite is skipped (its name says why),
  * unless `AUTOGEN_REQUIRE_INTEROP=1`, where a failing test takes its place.
  */
-export const describeInterop = (name: string, fn: () => void): void => {
-  if (harness.available) {
-    describe(name, fn)
-  } else if (process.env.AUTOGEN_REQUIRE_INTEROP === "1") {
-    describe(name, () => {
-      it(`${name}: Python mlflow harness required`, () => {
-        throw new Error(
-          `The Python mlflow harness is missing (${harness.reason}) and AUTOGEN_REQUIRE_INTEROP=1; ${installHint}`
-        )
-      })
-    })
-  } else {
-    describe.skip(`${name} (skipped: ${harness.reason}; ${installHint})`, fn)
-  }
-}
+export const describeInterop = (name: string, fn: () => void): void => describeRequiring(interop, name, fn)
 
 /** Options for a Python child process. `env` is added to this process's environment. */
 export interface PythonOptions {

@@ -29,7 +29,8 @@ import {
 import { LogCapture, Logger } from "../../src/services/logger.js"
 import { webhookPayloads } from "../../src/services/webhooks.js"
 import { type ChildResult, runTsx } from "../fixtures/child.js"
-import { closedPort, type ReceivedRequest, type WebhookServer, webhookServer } from "../fixtures/webhook-server.js"
+import { type ReceivedRequest, type WebhookServer, webhookServer } from "../fixtures/webhook-server.js"
+import { freePort } from "../harness/net.js"
 
 // Child processes start when the module loads, so they run while the in-process tests run. Both run without
 // DISPLAY / WAYLAND_DISPLAY (a headless machine): first an alert with enable: false, then one with enable: true.
@@ -735,7 +736,8 @@ describe("Alerts.layer webhook channels (a real HTTP server on 127.0.0.1)", () =
 
   it.live("a refused connection is retried, then a warning naming the channel", () =>
     Effect.gen(function* () {
-      const port = yield* Effect.promise(closedPort)
+      // A port nobody listens on (it was free a moment ago): connections are refused.
+      const port = yield* Effect.promise(freePort)
       const { lines } = yield* notifyReal([
         { type: "teams", url: Redacted.make(`http://127.0.0.1:${port}/workflows/x?sig=abcdef123456`) }
       ])
@@ -765,7 +767,8 @@ describe("Alerts.layer webhook channels (a real HTTP server on 127.0.0.1)", () =
 
   it.live("one failing channel does not stop the others: each failure is its own warning", () =>
     Effect.gen(function* () {
-      const port = yield* Effect.promise(closedPort)
+      // A port nobody listens on (it was free a moment ago): connections are refused.
+      const port = yield* Effect.promise(freePort)
       const server = yield* webhookServer({ "/bad": () => ({ status: 400, body: "invalid_payload" }) })
       const console = stream()
       const { lines } = yield* Effect.gen(function* () {

@@ -5,7 +5,6 @@ import {
   discordPayload,
   slackPayload,
   teamsPayload,
-  truncate,
   webhookPayload,
   webhookPayloads
 } from "../../src/services/webhooks.js"
@@ -24,17 +23,6 @@ const blocksOf = (payload: Json) => payload.blocks as ReadonlyArray<Json>
 const embedOf = (payload: Json) => (payload.embeds as ReadonlyArray<Json>)[0]!
 const cardOf = (payload: Json) =>
   ((payload.attachments as ReadonlyArray<Json>)[0]!.content as Json).body as ReadonlyArray<Json>
-
-describe("truncate", () => {
-  it("keeps short texts, cuts long ones with an ellipsis, never splits a surrogate pair", () => {
-    expect(truncate("short", 10)).toBe("short")
-    expect(truncate("abcdefghij", 5)).toBe("abcd…")
-    const emoji = `abc${"😀".repeat(3)}`
-    const cut = truncate(emoji, 5)
-    expect(cut.length).toBeLessThanOrEqual(5)
-    expect(cut).toBe("abc…")
-  })
-})
 
 describe("slackPayload", () => {
   it("text for notifications, then header, message, fields and context blocks", () => {

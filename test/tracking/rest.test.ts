@@ -1,5 +1,4 @@
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -16,32 +15,15 @@ import { freePort } from "../harness/net.js"
 import { describePostgres, type Postgres, postgres, startPostgres } from "../harness/postgres.js"
 import { type FaultProxy, startFaultProxy } from "../harness/proxy.js"
 import { describeInterop, type MlflowServer, pythonJson, startMlflowServer } from "../harness/python.js"
+import { tempDirs } from "../harness/temp.js"
 import { selfSignedCertificate } from "../harness/tls.js"
-import { storeSuite, uniqueName } from "./store-suite.js"
-
-const dirs: Array<string> = []
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
-})
+import { bytes, newRun, storeSuite, text, uniqueName } from "./store-suite.js"
 
 /** A fresh directory, removed after the file's tests. */
-const tempDir = (): string => {
-  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "autogen-rest-")))
-  dirs.push(dir)
-  return dir
-}
+const tempDir = tempDirs("autogen-rest-")
 
-const newRun = (store: TrackingStore, runName = "r") =>
-  Effect.gen(function* () {
-    const experiment = yield* store.getOrCreateExperiment(uniqueName("rest"))
-    return yield* store.createRun({
-      experimentId: experiment.experimentId,
-      runName,
-      userId: "tester",
-      startTime: 1_700_000_000_000,
-      tags: []
-    })
-  })
+/** A RUNNING run named `runName` in an experiment of its own. */
+const newRestRun = (store: TrackingStore, runName = "r") => newRun(store, uniqueName("rest"), runName)
 
 describe("makeRestStore", () => {
   it.live("refuses a tracking URI that is not http(s), without sending anything", () =>
@@ -157,16 +139,20 @@ describeInterop("RestTrackingStore", () => {
   // One sqlite-backed server for the whole file: tests keep apart by experiment name.
   let server: MlflowServer
   let serverDir: string
+  /** The server on `serverDir`'s SQLite file and artifacts; on `port` to restart it where its clients expect it. */
+  const startSqliteServer = (port?: number) =>
+    startMlflowServer({
+      backendStoreUri: `sqlite:///${path.join(serverDir, "mlflow.db")}`,
+      artifactsDestination: path.join(serverDir, "artifacts"),
+      cwd: serverDir,
+      ...(port === undefined ? {} : { port })
+    })
   beforeAll(async () => {
     // Python's start-up dominates a server's boot: the PostgreSQL-backed one boots at the same time, for later.
     if (postgres.available) postgresStack().catch(() => undefined)
     authServer().catch(() => undefined)
     serverDir = tempDir()
-    server = await startMlflowServer({
-      backendStoreUri: `sqlite:///${path.join(serverDir, "mlflow.db")}`,
-      artifactsDestination: path.join(serverDir, "artifacts"),
-      cwd: serverDir
-    })
+    server = await startSqliteServer()
   })
   afterAll(() => server?.stop())
 
@@ -201,7 +187,7 @@ describeInterop("RestTrackingStore", () => {
     it.live("retries 429, 503 and lost connections, honouring Retry-After, and each point lands once", () =>
       Effect.gen(function* () {
         const store = yield* proxied()
-        const run = yield* newRun(store)
+        const run = yield* newRestRun(store)
         const before = proxy.seen("runs/log-batch").length
         proxy.inject(
           "runs/log-batch",
@@ -269,7 +255,7 @@ describeInterop("RestTrackingStore", () => {
     it.live("does not retry what the server refused, and shows its error_code and message", () =>
       Effect.gen(function* () {
         const store = yield* proxied()
-        const run = yield* newRun(store)
+        const run = yield* newRestRun(store)
         yield* store.logBatch(run.runId, { params: [{ key: "p", value: "1" }] })
         const before = proxy.seen("runs/log-batch").length
         const conflict = yield* Effect.flip(store.logBatch(run.runId, { params: [{ key: "p", value: "2" }] }))
@@ -314,7 +300,7 @@ describeInterop("RestTrackingStore", () => {
     it.live("invalid keys and values are refused before anything is sent, naming MLflow's rule", () =>
       Effect.gen(function* () {
         const store = yield* proxied()
-        const run = yield* newRun(store)
+        const run = yield* newRestRun(store)
         const sent = proxy.requests.length
         const badKey = yield* Effect.flip(
           store.logBatch(run.runId, { metrics: [{ key: "loss?", value: 1, timestamp: 1, step: 0 }] })
@@ -480,14 +466,14 @@ describeInterop("RestTrackingStore", () => {
           const proxy = yield* Effect.promise(() => startFaultProxy({ target: server.url, pathPrefix: prefix }))
           proxies.push(proxy)
           const store = yield* makeRestStore({ uri: `${proxy.url}${prefix}${suffix}` })
-          const run = yield* newRun(store, `prefix ${prefix}${suffix}`)
+          const run = yield* newRestRun(store, `prefix ${prefix}${suffix}`)
           yield* store.logBatch(run.runId, {
             metrics: [{ key: "m", value: 1, timestamp: 1, step: 0 }],
             params: [{ key: "p", value: "v" }],
             tags: [{ key: "t", value: "u" }]
           })
-          yield* store.putArtifact(run, "dir/a b.txt", { _tag: "Bytes", bytes: new TextEncoder().encode("x") })
-          expect(new TextDecoder().decode(yield* store.getArtifact(run, "dir/a b.txt"))).toBe("x")
+          yield* store.putArtifact(run, "dir/a b.txt", bytes("x"))
+          expect(text(yield* store.getArtifact(run, "dir/a b.txt"))).toBe("x")
           expect((yield* store.listArtifacts(run)).map((entry) => entry.path)).toEqual(["dir", "dir/a b.txt"])
           yield* store.endRun(run.runId, "FINISHED", 1_700_000_000_001)
           const back = yield* store.getRun(run.runId)
@@ -527,10 +513,7 @@ describeInterop("RestTrackingStore", () => {
         // An artifact goes through the server's authenticated artifact proxy.
         const store = yield* makeRestStore({ uri: auth.url, credentials: basic(admin.username, admin.password) })
         const run = yield* store.getRun(runId)
-        yield* store.putArtifact(run.info, "notes/auth.txt", {
-          _tag: "Bytes",
-          bytes: new TextEncoder().encode("through basic-auth")
-        })
+        yield* store.putArtifact(run.info, "notes/auth.txt", bytes("through basic-auth"))
 
         const read = yield* Effect.promise(() =>
           pythonJson<{ status: string; label: string; steps: Array<number>; artifact: string }>(
@@ -615,7 +598,7 @@ print(json.dumps({"status": run.info.status, "label": run.data.tags.get("label")
             "were accepted but lack this permission: ask the server's admin for it, or check MLFLOW_TRACKING_TOKEN " +
             "or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD name the intended user"
         )
-        const own = yield* newRun(asReader, "reader's own")
+        const own = yield* newRestRun(asReader, "reader's own")
         yield* asReader.logBatch(own.runId, { metrics: [{ key: "m", value: 1, timestamp: 1, step: 0 }] })
         yield* asReader.endRun(own.runId, "FINISHED", 1_700_000_000_001)
         const back = yield* asAdmin.getRun(own.runId)
@@ -667,14 +650,7 @@ print(json.dumps({"status": run.info.status, "label": run.data.tags.get("label")
           )
         )
         expect(down).toBe("down")
-        server = yield* Effect.promise(() =>
-          startMlflowServer({
-            backendStoreUri: `sqlite:///${path.join(serverDir, "mlflow.db")}`,
-            artifactsDestination: path.join(serverDir, "artifacts"),
-            cwd: serverDir,
-            port: server.port
-          })
-        )
+        server = yield* Effect.promise(() => startSqliteServer(server.port))
         yield* Deferred.succeed(restarted, undefined)
         const runId = yield* Fiber.join(fiber)
 

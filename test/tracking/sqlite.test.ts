@@ -1,30 +1,21 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import { makeSqliteStore, parseSqliteUri } from "../../src/tracking/sqlite.js"
 import { KNOWN_REVISIONS, MLFLOW_VERSION, SCHEMA_DDL, SCHEMA_REVISION } from "../../src/tracking/sqlite-schema.js"
 import type { Metric } from "../../src/tracking/store.js"
 import { describeInterop, pythonJson, startMlflowServer } from "../harness/python.js"
-import { MAX_FLOAT, newRun, storeSuite } from "./store-suite.js"
+import { tempDirs } from "../harness/temp.js"
+import { bytes, MAX_FLOAT, newRun, storeSuite } from "./store-suite.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 
-const dirs: Array<string> = []
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
-})
-
 /** A fresh directory per test, so tests never share a database. */
-const tempDir = (): string => {
-  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "autogen-sqlite-")))
-  dirs.push(dir)
-  return dir
-}
+const tempDir = tempDirs("autogen-sqlite-")
 
 /** MLflow's URI for an absolute path: `sqlite:///` + `/abs/path`. */
 const uriOf = (file: string): string => `sqlite:///${file}`
@@ -295,8 +286,8 @@ describe("SqliteTrackingStore", () => {
       const dir = tempDir()
       const store = yield* openStore(dir)
       const run = yield* newRun(store, "e", "r")
-      yield* store.putArtifact(run, "logs/deep/job.log", { _tag: "Bytes", bytes: new TextEncoder().encode("hello") })
-      yield* store.putArtifact(run, "logs/deep/job.log", { _tag: "Bytes", bytes: new TextEncoder().encode("hello!") })
+      yield* store.putArtifact(run, "logs/deep/job.log", bytes("hello"))
+      yield* store.putArtifact(run, "logs/deep/job.log", bytes("hello!"))
       expect(fs.readFileSync(path.join(run.artifactUri, "logs", "deep", "job.log"), "utf8")).toBe("hello!")
       // No temporary file is left behind.
       expect(fs.readdirSync(path.join(run.artifactUri, "logs", "deep"))).toEqual(["job.log"])
@@ -463,7 +454,6 @@ storeSuite("SqliteTrackingStore", () =>
 // ---------------------------------------------------------------------------------------------------------------
 // What only the SQLite store can show Python mlflow: its schema, and a server on its file
 
-/** Table constraints: the one part of its DDL that Python mlflow emits in no stable order (it iterates sets). */
 /** File descriptors this process holds open on files under `dir` (Linux: /proc/self/fd). */
 const openFilesUnder = (dir: string): number =>
   fs.readdirSync("/proc/self/fd").filter((fd) => {
@@ -583,6 +573,7 @@ process.exit(0)
   )
 })
 
+/** Table constraints: the one part of its DDL that Python mlflow emits in no stable order (it iterates sets). */
 const TABLE_CONSTRAINT = /^\s*(CONSTRAINT|FOREIGN KEY|CHECK|UNIQUE|PRIMARY KEY)\b/
 
 /**
@@ -656,7 +647,7 @@ describeInterop("SqliteTrackingStore: its file, read by Python mlflow", () => {
             { key: "loss", value: 0.4, timestamp: 1_700_000_000_200, step: 1 }
           ]
         })
-        yield* store.putArtifact(run, "out/result.json", { _tag: "Bytes", bytes: new TextEncoder().encode("{}") })
+        yield* store.putArtifact(run, "out/result.json", bytes("{}"))
         const server = yield* Effect.acquireRelease(
           Effect.promise(() => startMlflowServer({ backendStoreUri: uriOf(file), cwd: dir })),
           (server) => Effect.promise(() => server.stop())

@@ -37,8 +37,10 @@ export const uniqueName = (base: string): string =>
   `${base}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
 
 const encoder = new TextEncoder()
-const bytes = (text: string) => ({ _tag: "Bytes", bytes: encoder.encode(text) }) as const
-const text = (data: Uint8Array) => new TextDecoder().decode(data)
+/** An artifact source holding `text` as UTF-8. */
+export const bytes = (text: string) => ({ _tag: "Bytes", bytes: encoder.encode(text) }) as const
+/** An artifact's content read as UTF-8. */
+export const text = (data: Uint8Array) => new TextDecoder().decode(data)
 
 /** A RUNNING run named `runName` in the experiment `experimentName` (created when missing). */
 export const newRun = (store: TrackingStore, experimentName: string, runName: string, startTime = 1_700_000_000_000) =>
