@@ -25,6 +25,7 @@ import { configValue, runJob } from "../jobs/base.js"
 import { runLocation } from "../jobs/outcome.js"
 import { ServiceStartError } from "../services/errors.js"
 import { statusFromExit } from "../services/mlflow.js"
+import { isInMemorySqliteUri } from "../tracking/sqlite-uri.js"
 import type { RunInfo } from "../tracking/store.js"
 import { decodeSettings, type JobKind, jsonSchema, loadJobModule, registry, type Settings } from "./registry.js"
 
@@ -78,7 +79,9 @@ const invocation =
  * SQLite path stays as the configuration wrote it: the summary is read where the job ran.
  */
 export const whereToLook = (trackingUri: string, run?: RunInfo): string =>
-  trackingUri.startsWith("sqlite:") ? `mlflow ui --backend-store-uri ${trackingUri}` : runLocation(trackingUri, run)
+  trackingUri.startsWith("sqlite:") && !isInMemorySqliteUri(trackingUri)
+    ? `mlflow ui --backend-store-uri ${trackingUri}`
+    : runLocation(trackingUri, run)
 
 /** The services that failed to start in a job's exit: no logger reported those. */
 const startFailures = (exit: Exit.Exit<unknown, unknown>): ReadonlyArray<ServiceStartError> =>

@@ -10,6 +10,7 @@ import type * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
 import type { AlertDetails } from "../services/alerts.js"
 import { displayUri, statusFromExit } from "../services/mlflow.js"
+import { isInMemorySqliteUri } from "../tracking/sqlite-uri.js"
 import type { RunInfo } from "../tracking/store.js"
 
 /** Longest error summary an alert carries; the whole error is in the job's log. */
@@ -70,9 +71,10 @@ const safeJson = (value: unknown): string | undefined => {
 /**
  * Where to look at a run: the `mlflow ui` command for an SQLite store (its path made absolute, so the
  * command works from any directory of that host), the run's page for a tracking server, or "nowhere" for a
- * store in memory.
+ * store in memory (`memory://`, or an in-memory SQLite database such as `sqlite:///:memory:`).
  */
 export const runLocation = (trackingUri: string, run?: RunInfo): string => {
+  if (isInMemorySqliteUri(trackingUri)) return keptInMemory
   if (trackingUri.startsWith("sqlite:///")) {
     const path = trackingUri.slice("sqlite:///".length)
     return `mlflow ui --backend-store-uri sqlite:///${resolve(path)}`
@@ -81,8 +83,10 @@ export const runLocation = (trackingUri: string, run?: RunInfo): string => {
     const base = displayUri(trackingUri).replace(/\/+$/, "")
     return run === undefined ? base : `${base}/#/experiments/${run.experimentId}/runs/${run.runId}`
   }
-  return "nowhere: the run was kept in memory only"
+  return keptInMemory
 }
+
+const keptInMemory = "nowhere: the run was kept in memory only"
 
 const levels = { FINISHED: "success", FAILED: "error", KILLED: "warning" } as const
 const verbs = { FINISHED: "finished", FAILED: "failed", KILLED: "interrupted" } as const

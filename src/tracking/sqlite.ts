@@ -33,6 +33,7 @@ import {
   SCHEMA_REVISION,
   SEED_ROWS
 } from "./sqlite-schema.js"
+import { type SqliteLocation, sqliteLocation } from "./sqlite-uri.js"
 import {
   type ArtifactEntry,
   type ArtifactSource,
@@ -50,8 +51,7 @@ import {
 } from "./store.js"
 import { artifactPathSegments, MlflowValidationError } from "./validation.js"
 
-/** Where a `sqlite:` tracking URI points: a file (absolute path) or a private in-memory database. */
-export type SqliteLocation = { readonly _tag: "File"; readonly path: string } | { readonly _tag: "Memory" }
+export type { SqliteLocation } from "./sqlite-uri.js"
 
 /** Options of {@link makeSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -73,30 +73,16 @@ const MAX_FLOAT = 1.7976931348623157e308
 const RUN_STATUSES: ReadonlyArray<RunStatus> = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]
 const RUN_NAME_TAG = "mlflow.runName"
 
-/**
- * Parses a `sqlite:` tracking URI the way MLflow (through SQLAlchemy) does: three slashes then the path,
- * so `sqlite:///a.db` is relative to `cwd` and `sqlite:////tmp/a.db` absolute; `%xx` escapes are decoded and a
- * `?query` is ignored. `sqlite://`, `sqlite:///` and `sqlite:///:memory:` denote an in-memory database.
- */
+/** {@link sqliteLocation}, failing with a {@link TrackingError} that says why the URI is not one. */
 export const parseSqliteUri = (
   uri: string,
   cwd: string = process.cwd()
 ): Effect.Effect<SqliteLocation, TrackingError> =>
   Effect.suspend(() => {
-    const invalid = (reason: string) => Effect.fail(new TrackingError({ operation: "open", uri, reason }))
-    if (uri === "sqlite://") return Effect.succeed<SqliteLocation>({ _tag: "Memory" })
-    if (!uri.startsWith("sqlite:///")) {
-      return invalid("not a SQLite tracking URI; expected sqlite:///relative/path.db or sqlite:////absolute/path.db")
-    }
-    const raw = uri.slice("sqlite:///".length).split("?")[0] ?? ""
-    let decoded: string
-    try {
-      decoded = decodeURIComponent(raw)
-    } catch {
-      return invalid(`the path ${JSON.stringify(raw)} has an invalid %-escape`)
-    }
-    if (decoded === "" || decoded === ":memory:") return Effect.succeed<SqliteLocation>({ _tag: "Memory" })
-    return Effect.succeed<SqliteLocation>({ _tag: "File", path: path.resolve(cwd, decoded) })
+    const location = sqliteLocation(uri, cwd)
+    return typeof location === "string"
+      ? Effect.fail(new TrackingError({ operation: "open", uri, reason: location }))
+      : Effect.succeed(location)
   })
 
 /**

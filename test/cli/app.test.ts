@@ -386,6 +386,10 @@ describe("summaryLine and whereToLook", () => {
     expect(whereToLook("https://ana:s3cret@mlflow.example.com:5000")).toContain("mlflow.example.com:5000")
     expect(whereToLook("none")).toMatch(/^nowhere/)
     expect(whereToLook("memory://")).toMatch(/^nowhere/)
+    // An in-memory SQLite database is gone with its process: no mlflow ui command can show it.
+    for (const uri of ["sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite:///%3Amemory%3A?cache=shared"]) {
+      expect(whereToLook(uri)).toBe("nowhere: the run was kept in memory only")
+    }
     // With the run: its page on the server.
     const run = { runId: "0123456789abcdef0123456789abcdef", experimentId: "7" } as RunInfo
     expect(whereToLook("https://ana:s3cret@mlflow.example.com:5000/", run)).toBe(

@@ -58,8 +58,10 @@ describe("runLocation", () => {
     expect(runLocation("http://127.0.0.1:5000")).toBe("http://127.0.0.1:5000")
   })
 
-  it("memory: nowhere", () => {
-    expect(runLocation("memory://")).toBe("nowhere: the run was kept in memory only")
+  it("memory: nowhere, for the memory store and for an in-memory SQLite database alike", () => {
+    for (const uri of ["memory://", "sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite:///:memory:?x=1"]) {
+      expect(runLocation(uri)).toBe("nowhere: the run was kept in memory only")
+    }
   })
 })
 
